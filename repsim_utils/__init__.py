@@ -1,0 +1,15 @@
+"""repsim_utils: the helper package of the repsim study.
+
+Modules (one job each):
+
+- ``data``: datasets by name (embedded offline ones, torchvision ones).
+- ``models``: MLP and VGG-style conv nets built from a small spec, with named layers.
+- ``training``: seeded, deterministic training with checkpoints.
+- ``zoo``: trained and untrained networks, cached on disk under a content hash.
+- ``activations``: (samples, units) activations of named layers.
+- ``matching``: unit matching (Li et al. 2016).
+- ``report``: what a notebook hands to the book and to its JSON results.
+- ``run``: the papermill driver (``python -m repsim_utils run``).
+"""
+
+__version__ = "0.1.0"

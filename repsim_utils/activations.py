@@ -1,0 +1,78 @@
+"""Activations of named layers as (samples, units) arrays.
+
+For a dense layer a unit is a neuron and a sample an input. For a conv layer a unit is a channel
+and a sample an (input, position) pair (Li et al. 2016; Wang et al. 2018); ``positions`` keeps a
+random subset of positions per input. The subset depends only on ``seed`` and the layer's shape,
+so two networks of one architecture are read at the very same (input, position) samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .models import Network
+
+
+@torch.no_grad()
+def activations(
+    model: Network,
+    x: torch.Tensor,
+    layers: Sequence[str],
+    batch_size: int = 1024,
+    positions: int | None = None,
+    seed: int = 0,
+    dtype: type = np.float32,
+) -> dict[str, np.ndarray]:
+    """Activations of ``layers`` for inputs ``x``, each of shape (samples, units).
+
+    Batched: at most ``batch_size`` inputs are on the device at once. Forward hooks are
+    removed afterwards, even on error.
+    """
+    if isinstance(layers, str):
+        layers = [layers]
+    modules = {name: model.layer(name) for name in layers}
+    device = next(model.parameters()).device
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    current: dict[str, torch.Tensor] = {}
+    handles = [m.register_forward_hook(_keep(current, name)) for name, m in modules.items()]
+    pos_index: dict[str, torch.Tensor] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(x), batch_size):
+            model(x[start:start + batch_size].to(device))
+            for name in layers:
+                a = current[name]
+                if a.ndim == 4:  # (B, C, H, W) -> (B * kept positions, C)
+                    b, c, h, w = a.shape
+                    a = a.reshape(b, c, h * w).transpose(1, 2)  # (B, HW, C)
+                    if positions is not None and positions < h * w:
+                        if name not in pos_index:
+                            pos_index[name] = _position_index(len(x), h * w, positions, seed)
+                        idx = pos_index[name][start:start + b].to(a.device)
+                        a = torch.gather(a, 1, idx[:, :, None].expand(-1, -1, c))
+                    a = a.reshape(-1, c)
+                elif a.ndim != 2:
+                    a = a.reshape(a.shape[0], -1)
+                chunks[name].append(a.cpu().numpy().astype(dtype, copy=False))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def _keep(store: dict[str, torch.Tensor], name: str):
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        store[name] = output.detach()
+    return hook
+
+
+def _position_index(n_inputs: int, n_positions: int, k: int, seed: int) -> torch.Tensor:
+    """(n_inputs, k) random positions per input, sorted, from a generator seeded by ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n_inputs, n_positions, generator=g).argsort(1)[:, :k].sort(1).values

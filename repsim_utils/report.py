@@ -1,0 +1,102 @@
+"""What a chapter notebook hands on: key numbers and figures.
+
+``Report`` is the only place a notebook publishes from:
+
+- ``report.number(key, value)`` glues the value for the book (myst-nb ``glue``) and records it in
+  the run's results, which the driver writes to ``<chapter>__<run>.json``;
+- ``report.figure(fig, name, caption)`` shows the figure, glues it and saves it as a PNG for
+  numbered references.
+
+The driver tells the kernel where to write through environment variables (``REPSIM_RESULTS``,
+``REPSIM_FIGURES``); run by hand, a notebook simply keeps its results in memory. Results are
+rewritten (atomically) after every call, so a run cut off keeps what it had computed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_open, write_json
+from .provenance import git_commit, machine, versions
+
+RESULTS_ENV = "REPSIM_RESULTS"
+FIGURES_ENV = "REPSIM_FIGURES"
+
+
+class Report:
+    """Key numbers and figures of one notebook run.
+
+    Parameters
+    ----------
+    chapter : the chapter's name (``convergent_learning``...).
+    params : the notebook's parameters, recorded beside the results.
+    """
+
+    def __init__(self, chapter: str, params: dict[str, Any]):
+        self.chapter = chapter
+        self.params = dict(params)
+        self.results: dict[str, Any] = {}
+        self.figures: dict[str, str] = {}
+        results_path = os.environ.get(RESULTS_ENV)
+        figures_dir = os.environ.get(FIGURES_ENV)
+        self._results_path = Path(results_path) if results_path else None
+        self._figures_dir = Path(figures_dir) if figures_dir else None
+        self.provenance = {"versions": versions(), "commit": git_commit(), "machine": machine()}
+        self._flush()
+
+    def describe(self) -> str:
+        """Markdown block with parameters, versions and commit, for the top of a chapter."""
+        lines = ["| parameter | value |", "|---|---|"]
+        lines += [f"| `{k}` | `{v!r}` |" for k, v in self.params.items()]
+        vers = ", ".join(f"{k} {v}" for k, v in self.provenance["versions"].items())
+        lines += ["", f"Commit `{self.provenance['commit']}`; {vers}."]
+        return "\n".join(lines)
+
+    def number(self, key: str, value: float | int, *, display: bool = False) -> float | int:
+        """Record a key number and glue it under ``key``; returns ``value`` unchanged."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"result {key!r} is {value}: refusing to publish a non-finite number")
+        value = value.item() if hasattr(value, "item") else value
+        self.results[key] = value
+        self._glue(key, value, display=display)
+        self._flush()
+        return value
+
+    def table(self, key: str, frame: Any) -> Any:
+        """Record a pandas DataFrame (as records) and glue it for other pages."""
+        self.results[key] = frame.reset_index().to_dict(orient="records")
+        self._glue(key, frame, display=False)
+        self._flush()
+        return frame
+
+    def figure(self, fig: Any, name: str, caption: str) -> None:
+        """Show ``fig`` with its caption, glue it, and save it as ``<name>.png``."""
+        import matplotlib.pyplot as plt
+        from IPython.display import Markdown, display
+
+        if self._figures_dir is not None:
+            with atomic_open(self._figures_dir / f"{name}.png", "wb") as f:
+                fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+        self.figures[name] = caption
+        self._glue(name, fig, display=True)
+        display(Markdown(f"**Figure ({name}).** {caption}"))
+        plt.close(fig)
+        self._flush()
+
+    def _glue(self, key: str, value: Any, *, display: bool) -> None:
+        try:
+            from myst_nb import glue
+        except ImportError:  # outside the book toolchain: results still recorded
+            return
+        glue(key, value, display=display)
+
+    def _flush(self) -> None:
+        if self._results_path is None:
+            return
+        write_json(self._results_path, {
+            "chapter": self.chapter, "results": self.results, "figures": self.figures,
+            **self.provenance,
+        })
