@@ -1,0 +1,151 @@
+"""Unit matching: known answers (permuted copies, rotations), brute force, closed forms."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from repsim_utils import matching
+from repsim_utils.activations import activations
+from repsim_utils.models import MLPSpec, build
+
+rng = np.random.default_rng(0)
+
+
+def test_streaming_correlation_equals_in_memory():
+    a = rng.normal(size=(3001, 7)) * 5 + 100  # offset: naive one-pass formulas lose digits
+    b = a[:, :4] @ rng.normal(size=(4, 5)) + rng.normal(size=(3001, 5))
+    expected = np.corrcoef(a, b, rowvar=False)[:7, 7:]
+    for batch in (1, 17, 1000, 5000):
+        np.testing.assert_allclose(matching.correlation(a, b, batch_size=batch), expected,
+                                   rtol=0, atol=1e-10)
+    np.testing.assert_allclose(matching.correlation(a), np.corrcoef(a, rowvar=False), atol=1e-10)
+
+
+def test_dead_units_are_nan_and_reported_not_matched():
+    a = rng.normal(size=(200, 4))
+    a[:, 1] = 0.0  # a ReLU that never fires
+    b = a.copy()
+    b[:, 1] = rng.normal(size=200)
+    corr = matching.correlation(a, b)
+    assert np.isnan(corr[1]).all() and not np.isnan(np.delete(corr, 1, 0)).any()
+    assert matching.dead_units(a).tolist() == [1]
+    for match in (matching.semi_match(corr), matching.bipartite_match(corr)):
+        assert match.dead_a.tolist() == [1] and match.partner[1] == -1
+        assert np.isnan(match.value[1]) and match.matched.sum() == 3
+        assert match.mean == pytest.approx(1.0)
+
+
+def _permuted_copy(net, perm):
+    """The same function with hidden layer 1's units reordered by ``perm``."""
+    copy = build(MLPSpec((len(perm), 9)), (1, 8, 8), 10, seed=99)
+    sd = {k: v.clone() for k, v in net.state_dict().items()}
+    sd["layers.fc1.weight"] = sd["layers.fc1.weight"][perm]
+    sd["layers.fc1.bias"] = sd["layers.fc1.bias"][perm]
+    sd["layers.fc2.weight"] = sd["layers.fc2.weight"][:, perm]
+    copy.load_state_dict(sd)
+    return copy
+
+
+def test_permuted_copy_of_a_network_matches_perfectly():
+    net = build(MLPSpec((24, 9)), (1, 8, 8), 10, seed=0)
+    with torch.no_grad():
+        net.layer("fc1").bias.normal_(0, 0.3)  # so that few units are dead
+    perm = np.random.default_rng(1).permutation(24)
+    copy = _permuted_copy(net, perm)
+    x = torch.randn(2000, 1, 8, 8)
+    assert torch.allclose(net(x), copy(x), atol=1e-5)  # same function
+    a = activations(net, x, ["act1"], dtype=np.float64)["act1"]
+    b = activations(copy, x, ["act1"], dtype=np.float64)["act1"]
+    corr = matching.correlation(a, b)
+    inverse = np.argsort(perm)  # unit i of net sits at position inverse[i] of the copy
+    alive = np.setdiff1d(np.arange(24), matching.dead_units(a))
+    for match in (matching.bipartite_match(corr), matching.semi_match(corr)):
+        np.testing.assert_array_equal(match.partner[alive], inverse[alive])
+        np.testing.assert_allclose(match.value[alive], 1.0, atol=1e-9)
+    permuted = matching.permute_units(corr, matching.bipartite_match(corr))
+    np.testing.assert_allclose(np.diag(permuted)[: len(alive)], 1.0, atol=1e-9)
+
+
+def test_rotated_layer_does_not_match_unit_to_unit_but_is_linearly_predictable():
+    a = rng.normal(size=(4000, 16))
+    q, _ = np.linalg.qr(rng.normal(size=(16, 16)))
+    b = a @ q  # same information, rotated basis
+    corr = matching.correlation(a, b)
+    assert matching.bipartite_match(corr).mean < 0.6
+    assert matching.semi_match(corr).mean < 0.7
+    pred = matching.sparse_prediction(a, b, alphas=[1e-6, 1e-1], seed=0)
+    assert pred.error[0] < 1e-6  # a (nearly) unpenalised linear map predicts it perfectly
+    assert pred.nonzero[0] > 10  # ... with many weights per unit: a many-to-one code
+    assert pred.error[1] > pred.error[0]
+
+
+@pytest.mark.parametrize("shape", [(5, 5), (4, 6), (6, 4)])
+def test_bipartite_optimum_equals_brute_force(shape):
+    for _ in range(10):
+        sim = rng.uniform(-1, 1, size=shape)
+        match = matching.bipartite_match(sim)
+        r, c = shape
+        if r <= c:
+            best = max(sum(sim[i, p[i]] for i in range(r))
+                       for p in itertools.permutations(range(c), r))
+        else:
+            best = max(sum(sim[p[j], j] for j in range(c))
+                       for p in itertools.permutations(range(r), c))
+        assert np.nansum(match.value) == pytest.approx(best)
+        assert len(set(match.partner[match.matched])) == match.matched.sum()  # one-to-one
+
+
+def test_semi_mean_is_at_least_bipartite_mean_and_same_partner_fraction():
+    for _ in range(20):
+        sim = rng.uniform(-1, 1, size=(12, 12))
+        semi, bip = matching.semi_match(sim), matching.bipartite_match(sim)
+        assert semi.mean >= bip.mean - 1e-12
+        frac = matching.same_partner_fraction(semi, bip)
+        assert frac == np.mean(semi.partner == bip.partner)
+    eye = np.eye(6)
+    assert matching.same_partner_fraction(matching.semi_match(eye),
+                                          matching.bipartite_match(eye)) == 1.0
+
+
+def test_mutual_information_known_answers():
+    n = 20000
+    x = np.maximum(rng.normal(size=(n, 1)), 0)  # half exact zeros, like a ReLU
+    y = np.maximum(rng.normal(size=(n, 1)), 0)
+    mi_indep = matching.mutual_information(x, y)
+    assert abs(mi_indep[0, 0]) < 2e-3
+    # a unit with itself: MI = its (Miller-Madow) entropy; bins: zero bin p0, 9 equal bins
+    p0 = np.mean(x == 0)
+    h = -p0 * np.log(p0) - (1 - p0) * np.log((1 - p0) / 9)
+    mi_self = matching.mutual_information(x, x)
+    assert mi_self[0, 0] == pytest.approx(h + 9 / (2 * n), abs=1e-3)
+    assert mi_self[0, 0] > 10 * abs(mi_indep[0, 0])
+    # zero bin + percentile bins: equal mass among non-zero values
+    bins = matching.bin_units(x)[:, 0]
+    counts = np.bincount(bins, minlength=10)
+    assert counts[0] == np.sum(x == 0)
+    assert counts[1:].max() - counts[1:].min() <= 2
+
+
+def test_mi_semi_matching_recovers_a_nonlinear_partner():
+    a = rng.normal(size=(5000, 5))
+    b = np.maximum(a[:, [3, 0, 4, 1, 2]], 0) ** 2  # monotone on the positive part, not linear
+    mi = matching.mutual_information(np.maximum(a, 0), b)
+    assert matching.semi_match(mi).partner.tolist() == [1, 3, 4, 0, 2]
+    assert matching.top_pairs(mi, 2)[0][1] == matching.semi_match(mi).partner[
+        matching.top_pairs(mi, 2)[0][0]]
+
+
+def test_clustering_finds_shared_and_private_groups():
+    n = 3000
+    shared = rng.normal(size=(n, 3))
+    private_a, private_b = rng.normal(size=(n, 1)), rng.normal(size=(n, 1))
+    noise = lambda k: 0.3 * rng.normal(size=(n, k))  # noqa: E731
+    # each net: 2 noisy copies of each shared source, plus 2 copies of a private source
+    a = np.hstack([np.repeat(shared, 2, axis=1), np.repeat(private_a, 2, axis=1)]) + noise(8)
+    b = np.hstack([np.repeat(shared, 2, axis=1), np.repeat(private_b, 2, axis=1)]) + noise(8)
+    corr = matching.correlation(np.hstack([a, b]))
+    for method in ("spectral", "agglomerative"):
+        labels = matching.cluster_units(corr, n_clusters=5, method=method)
+        assert matching.shared_cluster_fraction(labels, n_a=8) == pytest.approx(3 / 5)
