@@ -1,0 +1,112 @@
+"""Figure helpers shared by the chapters (matplotlib + seaborn). Each returns a Figure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+sns.set_theme(context="notebook", style="whitegrid")
+
+
+def heatmap_grid(mats: Mapping[str, np.ndarray], ncols: int = 3, vmin: float = -1,
+                 vmax: float = 1, cmap: str = "RdBu_r", size: float = 3.0) -> Figure:
+    """Matrices side by side on one colour scale (correlations: -1..1)."""
+    nrows = int(np.ceil(len(mats) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax, (title, m) in zip(axes.flat, mats.items(), strict=False):
+        im = ax.imshow(m, vmin=vmin, vmax=vmax, cmap=cmap, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(mats):]:
+        ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.6)
+    return fig
+
+
+def show_inputs(ax_row: Sequence[plt.Axes], x: np.ndarray) -> None:
+    """Draw inputs (k, C, H, W) as images or (k, D) as 1-D signals, one per axis."""
+    for ax, xi in zip(ax_row, x, strict=False):
+        if xi.ndim == 3:
+            img = np.transpose(xi, (1, 2, 0)) if xi.shape[0] == 3 else xi[0]
+            ax.imshow(np.clip(img, 0, 1) if xi.shape[0] == 3 else img, cmap="gray_r")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            ax.plot(np.ravel(xi), lw=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+
+
+def top_inputs(x: np.ndarray, a: np.ndarray, b: np.ndarray, pairs: Sequence[tuple[int, int]],
+               values: Sequence[float], k: int = 4, n_inputs: int | None = None) -> Figure:
+    """For each matched pair (unit of A, unit of B): the k inputs that drive each most.
+
+    ``a`` and ``b`` are (samples, units); for conv layers samples are (input, position) pairs,
+    ``n_inputs`` the number of inputs, and a unit's score for an input is its maximum over
+    positions.
+    """
+    def per_input(act: np.ndarray) -> np.ndarray:
+        if n_inputs is None or len(act) == n_inputs:
+            return act
+        return act.reshape(n_inputs, -1, act.shape[1]).max(1)
+
+    sa, sb = per_input(a), per_input(b)
+    fig, axes = plt.subplots(len(pairs), 2 * k, figsize=(1.1 * 2 * k, 1.2 * len(pairs)),
+                             squeeze=False)
+    for row, ((i, j), v) in enumerate(zip(pairs, values, strict=True)):
+        show_inputs(axes[row, :k], x[np.argsort(-sa[:, i])[:k]])
+        show_inputs(axes[row, k:], x[np.argsort(-sb[:, j])[:k]])
+        axes[row, 0].set_ylabel(f"r={v:.2f}", fontsize=8)
+        axes[row, 0].set_title(f"A unit {i}", fontsize=7, loc="left")
+        axes[row, k].set_title(f"B unit {j}", fontsize=7, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def wiring_diagram(weights: np.ndarray, targets: np.ndarray, n_show: int = 8) -> Figure:
+    """Few-to-one wiring: the ``n_show`` predicted units of B (right) with the units of A (left)
+    that carry non-zero L1 weights; line width ~ |weight|, colour = sign."""
+    w = np.asarray(weights)[:n_show]
+    used = np.flatnonzero(np.any(w != 0, axis=0))
+    fig, ax = plt.subplots(figsize=(5, 0.35 * max(len(used), n_show) + 1))
+    ya = {u: k for k, u in enumerate(used)}
+    scale = np.abs(w).max() or 1.0
+    yb = np.linspace(0, max(len(used) - 1, 1), len(w))
+    for r in range(len(w)):
+        for u in np.flatnonzero(w[r]):
+            ax.plot([0, 1], [ya[u], yb[r]], color="C3" if w[r, u] > 0 else "C0",
+                    lw=0.5 + 3 * abs(w[r, u]) / scale, alpha=0.8)
+    ax.scatter(np.zeros(len(used)), list(ya.values()), color="k", s=12, zorder=3)
+    ax.scatter(np.ones(len(w)), yb, color="k", s=12, zorder=3)
+    for u, y in ya.items():
+        ax.text(-0.04, y, f"A{u}", ha="right", va="center", fontsize=7)
+    for r, y in enumerate(yb):
+        ax.text(1.04, y, f"B{targets[r]}", ha="left", va="center", fontsize=7)
+    ax.set_xlim(-0.3, 1.3)
+    ax.axis("off")
+    return fig
+
+
+def cluster_matrix(corr: np.ndarray, labels: np.ndarray, n_a: int) -> Figure:
+    """Joint correlation matrix of both networks' units ordered by cluster; the side strip shows
+    which network each unit belongs to (A dark, B light)."""
+    order = np.lexsort((np.arange(len(labels)) >= n_a, labels))
+    fig, (ax_strip, ax) = plt.subplots(1, 2, figsize=(6, 5),
+                                       gridspec_kw={"width_ratios": [1, 20]})
+    ax_strip.imshow((order >= n_a)[:, None], aspect="auto", cmap="Greys_r")
+    ax_strip.set_xticks([])
+    ax_strip.set_ylabel("units, ordered by cluster")
+    im = ax.imshow(corr[np.ix_(order, order)], vmin=-1, vmax=1, cmap="RdBu_r")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 0.5
+    for bnd in bounds:
+        ax.axhline(bnd, color="k", lw=0.5)
+        ax.axvline(bnd, color="k", lw=0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, shrink=0.7)
+    return fig
