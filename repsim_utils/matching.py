@@ -286,6 +286,12 @@ class SparsePrediction:
     weights: list[np.ndarray]
     targets: np.ndarray
 
+    def sparsest_within(self, tolerance: float) -> int:
+        """Index of the largest penalty whose error is within ``tolerance`` (absolute, in units
+        of normalised MSE) of the best error: the sparsest map that predicts about as well."""
+        ok = np.flatnonzero(self.error <= self.error.min() + tolerance)
+        return int(ok[np.argmax(self.alphas[ok])])
+
 
 def sparse_prediction(a: np.ndarray, b: np.ndarray, alphas: Sequence[float],
                       seed: int = 0, max_iter: int = 5000) -> SparsePrediction:

@@ -79,6 +79,17 @@ def test_rotated_layer_does_not_match_unit_to_unit_but_is_linearly_predictable()
     assert pred.error[0] < 1e-6  # a (nearly) unpenalised linear map predicts it perfectly
     assert pred.nonzero[0] > 10  # ... with many weights per unit: a many-to-one code
     assert pred.error[1] > pred.error[0]
+    assert pred.sparsest_within(1e-9) == 0 and pred.sparsest_within(10.0) == 1
+
+
+def test_few_to_one_code_is_found_with_few_weights():
+    a = rng.normal(size=(4000, 20))
+    b = np.stack([a[:, 0] + a[:, 1], a[:, 2] - 0.5 * a[:, 3]], axis=1)  # two units each
+    pred = matching.sparse_prediction(a, b, alphas=[1e-4, 1e-2, 1e-1], seed=0)
+    k = pred.sparsest_within(0.05)
+    assert pred.error[k] < 0.05
+    assert pred.nonzero[k] <= 2.5  # the handful of units that carry each target
+    np.testing.assert_array_equal(np.flatnonzero(pred.weights[k][0]), [0, 1])
 
 
 @pytest.mark.parametrize("shape", [(5, 5), (4, 6), (6, 4)])

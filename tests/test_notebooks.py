@@ -1,0 +1,99 @@
+"""Every chapter notebook runs through the driver (smoke profile) and the book builds strictly
+from those outputs."""
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+from repsim_utils import run as driver
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "notebooks" / "runs.yml"
+CHAPTERS = yaml.safe_load(TABLE.read_text())["chapters"]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_every_notebook_is_in_the_run_table_and_the_toc():
+    in_table = {c["notebook"] for c in CHAPTERS.values()}
+    assert {nb.name for nb in NOTEBOOKS} == in_table
+    toc = (ROOT / "_toc.yml").read_text()
+    for chapter, spec in CHAPTERS.items():
+        for run in spec["runs"]:
+            assert f"book/executed/{chapter}__{run}" in toc
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean_with_typed_commented_parameters(path):
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") and not c.get("execution_count")
+               for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assigned = [t.target.id for t in ast.parse(cell.source).body if isinstance(t, ast.AnnAssign)]
+    assert len(assigned) == len(cell.source.strip().splitlines()), "one annotated name per line"
+    declared = papermill.inspect_notebook(str(path))
+    assert list(declared) == assigned  # papermill could parse every line
+    for name, d in declared.items():
+        assert d["inferred_type_name"] != "None", f"{name} has no type"
+        assert d["help"], f"{name} has no comment"
+
+
+@pytest.fixture(scope="session")
+def smoke_outputs(tmp_path_factory):
+    """All chapters, smoke profile, into a temporary book folder."""
+    out = tmp_path_factory.mktemp("book")
+    os.environ["REPSIM_CACHE"] = str(tmp_path_factory.getbasetemp() / "model-cache")
+    records = driver.run("smoke", out_dir=out, progress=False)
+    return out, records
+
+
+@pytest.mark.slow
+def test_every_chapter_runs_without_errors_and_writes_results(smoke_outputs):
+    out, records = smoke_outputs
+    expected = {f"{c}__{r}" for c, spec in CHAPTERS.items() for r in spec["runs"]}
+    assert {f"{r['chapter']}__{r['run']}" for r in records} == expected
+    for name in expected:
+        nb = nbformat.read(out / "executed" / f"{name}.ipynb", as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.output_type == "error"]
+        assert not errors, f"{name} has error outputs"
+        saved = json.loads((out / "executed" / f"{name}.json").read_text())
+        assert saved["results"], f"{name} recorded no results"
+        assert saved["profile"] == "smoke" and saved["parameters"]
+        for fig in saved["figures"]:
+            chapter, run = name.split("__")
+            assert (out / "figures" / chapter / run / f"{fig}.png").is_file()
+
+
+@pytest.mark.slow
+def test_book_builds_strictly_from_the_smoke_outputs(smoke_outputs, tmp_path):
+    out, _ = smoke_outputs
+    site = tmp_path / "site"
+    (site / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, site / name)
+    for page in (ROOT / "book").glob("*.md"):
+        shutil.copy(page, site / "book" / page.name)
+    shutil.copy(ROOT / "book" / "references.bib", site / "book" / "references.bib")
+    shutil.copytree(out / "executed", site / "book" / "executed")
+    shutil.copytree(out / "figures", site / "book" / "figures")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", "--all", "-W", "-n", "--keep-going", str(site)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    html = site / "_build" / "html"
+    for chapter, spec in CHAPTERS.items():
+        for run in spec["runs"]:
+            page = (html / "book" / "executed" / f"{chapter}__{run}.html").read_text()
+            assert page.count("<img") >= 3, f"{chapter}__{run} page has no figures"
+            assert spec["runs"][run]["title"].split(":")[0] in page
+    summary = (html / "book" / "summary.html").read_text()
+    assert "glue" not in summary.lower() or "{glue" not in summary  # every value resolved
