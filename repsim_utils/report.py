@@ -74,14 +74,21 @@ class Report:
 
     def figure(self, fig: Any, name: str, caption: str) -> None:
         """Show ``fig`` with its caption, glue it, and save it as ``<name>.png``."""
-        import matplotlib.pyplot as plt
-        from IPython.display import Markdown, display
+        import io
 
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, Markdown, display
+
+        # Render to PNG bytes ourselves: the notebook output then does not depend on which
+        # matplotlib backend the kernel happens to run (Agg would show "<Figure ...>" text).
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        png = buffer.getvalue()
         if self._figures_dir is not None:
             with atomic_open(self._figures_dir / f"{name}.png", "wb") as f:
-                fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+                f.write(png)
         self.figures[name] = caption
-        self._glue(name, fig, display=True)
+        self._glue(name, Image(data=png, format="png"), display=True)
         display(Markdown(f"**Figure ({name}).** {caption}"))
         plt.close(fig)
         self._flush()
@@ -90,6 +97,9 @@ class Report:
         try:
             from myst_nb import glue
         except ImportError:  # outside the book toolchain: results still recorded
+            if display:
+                from IPython.display import display as show
+                show(value)
             return
         glue(key, value, display=display)
 

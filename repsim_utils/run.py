@@ -227,7 +227,10 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
 
     start = time.time()
     try:
-        with _environ(**{RESULTS_ENV: str(staged_results), FIGURES_ENV: str(staging / "figures")}):
+        # The kernel inherits our environment; a headless MPLBACKEND=Agg (as in CI) would make
+        # figures render as text, so the kernel always gets the notebook's inline backend.
+        with _environ(**{RESULTS_ENV: str(staged_results), FIGURES_ENV: str(staging / "figures"),
+                         "MPLBACKEND": "module://matplotlib_inline.backend_inline"}):
             papermill.execute_notebook(
                 str(plan.notebook), str(staged_nb), parameters=plan.params,
                 kernel_name="python3", progress_bar=progress, cwd=str(staging),
