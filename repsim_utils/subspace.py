@@ -1,0 +1,417 @@
+"""Subspace matching of two layers (Wang, Hu, Gu, Hu, Wu, He & Hopcroft 2018, "Towards
+understanding learning representations: to what extent do different neural networks learn the
+same representation", NeurIPS).
+
+Neuron v of a layer is its activation vector z_v over d samples (a column of the (samples,
+units) array). A pair of neuron sets (X', Y') is an *epsilon-approximate match* when every
+v in X' has dist(z_v, span z_Y') <= eps ||z_v|| and every u in Y' has
+dist(z_u, span z_X') <= eps ||z_u||. Matches are closed under union, so there is a unique
+maximum match (X*, Y*), found by Algorithm 1: alternately remove from X' all neurons far from
+span z_Y' and from Y' all neurons far from span z_X', until nothing changes. The maximum match
+similarity is MMS = (|X*| + |Y*|) / (|X| + |Y|); zero-norm (dead) neurons count as unmatched.
+
+Speed: distances to spans depend only on inner products, so one factorisation of the stacked
+vectors [Z_X, Z_Y] (float64; a thin QR, or the eigendecomposition of their Gram matrix) gives
+coordinates R in which every distance in R^d is the same distance between columns of R, a
+(|X| + |Y|)-dimensional problem. :class:`SubspaceMatcher`
+factors once and answers every question (eps grids, bisections, the thousands of maximum-match
+calls of the simple-match search) in that small space.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+#: Columns whose norm is below this fraction of the layer's largest norm are dead (zero-norm).
+DEAD_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class MaximumMatch:
+    """The maximum eps-match: unit indices of X and of Y (into the original layers)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    n_x: int
+    n_y: int
+
+    @property
+    def similarity(self) -> float:
+        """MMS = (|X*| + |Y*|) / (|X| + |Y|), dead neurons in the denominator."""
+        return (len(self.x) + len(self.y)) / (self.n_x + self.n_y)
+
+    @property
+    def size(self) -> int:
+        return len(self.x) + len(self.y)
+
+
+class SubspaceMatcher:
+    """Maximum and minimal eps-matches between layers ``x`` (samples, units_x) and ``y``
+    (samples, units_y), computed in the small space of one thin QR factorisation.
+
+    ``center=True`` subtracts each neuron's mean over samples first (the study's extension:
+    raw ReLU vectors share a large mean component).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, center: bool = False,
+                 method: str = "gram"):
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y.ndim != 2:
+            raise ValueError(f"need (samples, units) arrays, got shapes {x.shape} and {y.shape}")
+        if len(x) != len(y):
+            raise ValueError(f"x and y must have the same samples (rows), got {len(x)} and "
+                             f"{len(y)}")
+        if center:
+            x, y = x - x.mean(0), y - y.mean(0)
+        self.n_x, self.n_y = x.shape[1], y.shape[1]
+        if len(x) < self.n_x + self.n_y:
+            warnings.warn(f"{len(x)} samples for {self.n_x} + {self.n_y} units: the spans are "
+                          f"trivially large and matches meaningless; use many more samples "
+                          f"than units", RuntimeWarning, stacklevel=2)
+        if method not in ("gram", "qr"):
+            raise ValueError(f"method must be 'gram' or 'qr', got {method!r}")
+        z = np.hstack([x, y])
+        r = _coordinates(z, method)
+        norms = np.linalg.norm(r, axis=0)
+        top = norms.max(initial=0.0)
+        alive = norms > DEAD_TOL * top if top > 0 else np.zeros(len(norms), dtype=bool)
+        self._r = r
+        self._norms = norms
+        self._gram = r.T @ r
+        self.alive_x = np.flatnonzero(alive[: self.n_x])
+        self.alive_y = np.flatnonzero(alive[self.n_x:])
+        # Every span searched is a subspace of span(X) or of span(Y). Rotating into an
+        # orthonormal basis of each (exact) shrinks the factorisations to rank(X) or rank(Y)
+        # rows; what lies outside is a fixed per-neuron residual added back in `_resid2`.
+        self._in = {}
+        self._outside2 = {}
+        for b, t in (("x", "y"), ("y", "x")):
+            u = _orthonormal_basis(self._cols(b, np.arange(self.n_x if b == "x" else self.n_y)))
+            rt = self._cols(t, np.arange(self.n_y if t == "y" else self.n_x))
+            self._in[b, b] = u.T @ self._cols(b, np.arange(self.n_x if b == "x" else self.n_y))
+            self._in[b, t] = u.T @ rt
+            self._outside2[b] = np.sum((rt - u @ self._in[b, t]) ** 2, axis=0)
+
+    # -- distances --------------------------------------------------------------------------
+
+    def _cols(self, side: str, idx: np.ndarray) -> np.ndarray:
+        return self._r[:, idx if side == "x" else self.n_x + idx]
+
+    def _resid2(self, side: str, idx: np.ndarray, basis_side: str, q: np.ndarray
+                ) -> np.ndarray:
+        """Squared distances of neurons ``idx`` of ``side`` to the span of the orthonormal
+        columns ``q``, given in the coordinates of ``basis_side``'s layer span."""
+        v = self._in[basis_side, side][:, idx]
+        resid = np.sum((v - q @ (q.T @ v)) ** 2, axis=0)
+        if side != basis_side:
+            resid += self._outside2[basis_side][idx]
+        return resid
+
+    def _relative_distance(self, side: str, idx: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """dist(z_v, span z_other) / ||z_v|| for each v in ``idx`` of ``side``."""
+        b = "y" if side == "x" else "x"
+        if len(other) == 0:
+            return np.ones(len(idx))
+        q = _span(self._in[b, b][:, other])[0]
+        offset = 0 if side == "x" else self.n_x
+        return np.sqrt(self._resid2(side, idx, b, q)) / self._norms[offset + idx]
+
+    def _within(self, side: str, idx: np.ndarray, other: np.ndarray, eps: float) -> np.ndarray:
+        """Mask of the neurons ``idx`` of ``side`` within eps of span z_other.
+
+        A screen through the normal equations on the precomputed Gram matrix (one Cholesky of
+        |other| x |other|, no product over coordinates), with every neuron whose squared
+        relative distance lies within the screen's rounding error of eps^2 (about
+        machine epsilon x cond(Gram), Higham 2002, ch. 20, with a 1000x safety factor), and
+        every ill-conditioned case, recomputed exactly by `_relative_distance`."""
+        if len(other) == 0:
+            return np.zeros(len(idx), dtype=bool)
+        ov = (0 if side == "x" else self.n_x) + idx
+        ob = (self.n_x if side == "x" else 0) + other
+        try:
+            chol = np.linalg.cholesky(self._gram[np.ix_(ob, ob)])
+        except np.linalg.LinAlgError:  # rank-deficient span
+            return self._relative_distance(side, idx, other) <= eps
+        diag = np.diag(chol)
+        cond = (diag.max() / diag.min()) ** 2
+        if cond > GRAM_COND_LIMIT:
+            return self._relative_distance(side, idx, other) <= eps
+        w = scipy.linalg.solve_triangular(chol, self._gram[np.ix_(ob, ov)], lower=True)
+        rel2 = 1.0 - np.sum(w**2, axis=0) / self._norms[ov] ** 2
+        out = rel2 <= eps**2
+        unsure = np.abs(rel2 - eps**2) <= 1e3 * np.finfo(float).eps * cond
+        if unsure.any():
+            out[unsure] = self._relative_distance(side, idx[unsure], other) <= eps
+        return out
+
+    def distances(self, side: str = "x") -> np.ndarray:
+        """Relative distance of every alive neuron of ``side`` to the other layer's full span
+        (NaN for dead neurons)."""
+        idx, other = ((self.alive_x, self.alive_y) if side == "x"
+                      else (self.alive_y, self.alive_x))
+        out = np.full(self.n_x if side == "x" else self.n_y, np.nan)
+        out[idx] = self._relative_distance(side, idx, other)
+        return out
+
+    # -- Algorithm 1 ------------------------------------------------------------------------
+
+    def _maximum(self, xs: np.ndarray, ys: np.ndarray, eps: float, start: str = "x",
+                 watch: tuple[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Algorithm 1 from the sets (xs, ys). ``start="y"`` skips the first x-check, valid when
+        every x of ``xs`` is known to be within eps of span(ys) (a match minus an x-neuron).
+        With ``watch=(side, unit)`` it stops early, returning empty sets, once that unit is
+        removed (the simple-match search only asks whether it survives)."""
+        check_x = start == "x"
+        while True:
+            if check_x:
+                xs_new = xs[self._within("x", xs, ys, eps)]
+                if len(xs_new) == 0 or (watch and watch[0] == "x" and watch[1] not in xs_new):
+                    return xs_new[:0], ys[:0]
+            else:
+                xs_new, check_x = xs, True
+            ys_new = ys[self._within("y", ys, xs_new, eps)]
+            if len(ys_new) == 0 or (watch and watch[0] == "y" and watch[1] not in ys_new):
+                return xs_new[:0], ys_new[:0]
+            if len(xs_new) == len(xs) and len(ys_new) == len(ys):
+                return xs_new, ys_new
+            xs, ys = xs_new, ys_new
+
+    def maximum_match(self, eps: float) -> MaximumMatch:
+        """The maximum eps-match (Wang et al. 2018, Algorithm 1)."""
+        _check_eps(eps)
+        xs, ys = self._maximum(self.alive_x, self.alive_y, eps)
+        return MaximumMatch(xs, ys, self.n_x, self.n_y)
+
+    def similarity(self, eps: float | Sequence[float]) -> float | np.ndarray:
+        """Maximum match similarity at ``eps`` (a number, or an array for a grid)."""
+        if np.ndim(eps) == 0:
+            return self.maximum_match(float(eps)).similarity
+        return np.array([self.maximum_match(float(e)).similarity for e in eps])
+
+    def smallest_full_eps(self) -> float:
+        """The smallest eps at which every alive neuron of both layers is matched: the largest
+        relative distance of a neuron to the other layer's full span."""
+        return float(np.nanmax(np.concatenate([self.distances("x"), self.distances("y")])))
+
+    def smallest_eps_for_size(self, size: int, tol: float = 1e-4) -> float:
+        """Smallest eps (within ``tol``, by bisection) whose maximum match holds >= ``size``
+        neurons. MMS is non-decreasing in eps."""
+        if size > len(self.alive_x) + len(self.alive_y):
+            raise ValueError(f"no match can hold {size} neurons: only "
+                             f"{len(self.alive_x) + len(self.alive_y)} are alive")
+        lo, hi = 0.0, min(self.smallest_full_eps(), 1 - 1e-12)
+        if self.maximum_match(lo).size >= size:
+            return lo
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if self.maximum_match(mid).size >= size else (mid, hi)
+        return hi
+
+    # -- Algorithm 2 ------------------------------------------------------------------------
+
+    def minimal_match(self, eps: float, unit: int, side: str = "x",
+                      order: Sequence[tuple[str, int]] | None = None,
+                      seed: int | None = None) -> MaximumMatch | None:
+        """A ``unit``-minimal eps-match: start from the maximum match; delete the other neurons
+        one at a time (in ``order``, or a random order from ``seed``, or index order), keeping
+        a deletion when ``unit`` stays in the maximum match of what is left. None when the unit
+        is in no match at this eps."""
+        _check_eps(eps)
+        if side not in ("x", "y"):
+            raise ValueError(f"side must be 'x' or 'y', got {side!r}")
+        xs, ys = self._maximum(self.alive_x, self.alive_y, eps)
+        if unit not in (xs if side == "x" else ys):
+            return None
+        if order is None:
+            order = [("x", int(i)) for i in xs] + [("y", int(j)) for j in ys]
+            if seed is not None:
+                perm = np.random.default_rng(seed).permutation(len(order))
+                order = [order[k] for k in perm]
+        state = _MatchState(self, xs, ys)
+        for s, w in order:
+            if (s, w) == (side, unit) or w not in state.members[s]:
+                continue
+            stay = state.try_delete(s, w, eps)
+            if stay is None:  # the rest is still a match: the deletion is kept
+                continue
+            # Not a match: continue Algorithm 1 from the rest. The other side's check against
+            # span(side minus w) is already done (``stay``); the next check is that of ``s``.
+            o = "y" if s == "x" else "x"
+            rest = {s: state.members[s][state.members[s] != w], o: state.members[o][stay]}
+            if len(rest[o]) == 0 or (o == side and unit not in rest[o]):
+                continue
+            nx, ny = self._maximum(rest["x"], rest["y"], eps, start=s, watch=(side, unit))
+            if unit in (nx if side == "x" else ny):
+                state = _MatchState(self, nx, ny)
+        xs, ys = state.members["x"], state.members["y"]
+        return MaximumMatch(xs, ys, self.n_x, self.n_y)
+
+    def simple_match_sizes(self, eps: float, units: Sequence[tuple[str, int]] | None = None,
+                           n_orders: int = 1, seed: int = 0) -> np.ndarray:
+        """Sizes (|X'| + |Y'|) of v-minimal matches for each requested unit (default: every
+        neuron in the maximum match) and ``n_orders`` random deletion orders."""
+        mm = self.maximum_match(eps)
+        if units is None:
+            units = [("x", int(i)) for i in mm.x] + [("y", int(j)) for j in mm.y]
+        sizes = []
+        for k, (side, unit) in enumerate(units):
+            for o in range(n_orders):
+                m = self.minimal_match(eps, unit, side, seed=seed + 1000 * k + o)
+                if m is not None:
+                    sizes.append(m.size)
+        return np.array(sizes, dtype=int)
+
+
+class _MatchState:
+    """A current match (xs, ys) with what makes a one-neuron deletion cheap to test: a
+    rank-revealing factorisation of each side and the squared residuals of each side to the
+    other side's span.
+
+    Deleting column w of a side A either leaves span(A) unchanged (w lies in the span of the
+    others: a null vector of A involves w) or removes one direction q, the normalised w-th
+    column of pinv(A)^T; then every residual of the other side grows as
+    r_new^2 = r^2 + (q^T y)^2 (Wang et al.'s Algorithm 2, with a rank-one downdate instead of
+    a new least-squares problem per trial).
+    """
+
+    def __init__(self, m: SubspaceMatcher, xs: np.ndarray, ys: np.ndarray):
+        self.m = m
+        self.members = {"x": xs, "y": ys}
+        self.factor = {s: self._factor(s) for s in ("x", "y")}
+        self.resid2 = {s: self._initial_resid2(s) for s in ("x", "y")}
+
+    def _factor(self, side: str) -> tuple[np.ndarray, ...]:
+        """("qr", q, r, perm) of the pivoted QR a[:, perm] = q r when a has full column rank,
+        otherwise ("svd", u, s, vt) over the numerical rank."""
+        a = self.m._in[side, side][:, self.members[side]]
+        q, r, perm, rank = _span(a)
+        if rank == a.shape[1]:
+            return "qr", q, r, perm
+        u, sv, vt = np.linalg.svd(a, full_matrices=False)
+        rank = int(np.sum(sv > sv.max(initial=0.0) * max(a.shape) * np.finfo(float).eps))
+        return "svd", u[:, :rank], sv[:rank], vt
+
+    def _initial_resid2(self, side: str) -> np.ndarray:
+        other = "y" if side == "x" else "x"
+        return self.m._resid2(side, self.members[side], other, self.factor[other][1])
+
+    def _removed_direction(self, side: str, k: int) -> np.ndarray | None:
+        """The unit direction that span(side) loses when its k-th member is deleted, or None
+        when the span does not change."""
+        kind, q, r_or_s, aux = self.factor[side]
+        if kind == "qr":  # full column rank: the direction is q r^-T e_j, j = pivot of k
+            e = np.zeros(len(aux))
+            e[int(np.flatnonzero(aux == k)[0])] = 1.0
+            z = q @ scipy.linalg.solve_triangular(r_or_s, e, trans="T")
+        else:
+            rank = q.shape[1]
+            null = aux[rank:, k]
+            if null.size and np.abs(null).max() > NULL_TOL:
+                return None
+            z = q @ (aux[:rank, k] / r_or_s)
+        return z / np.linalg.norm(z)
+
+    def try_delete(self, side: str, w: int, eps: float) -> np.ndarray | None:
+        """Delete w from ``side`` if what remains is still a match and return None; otherwise
+        change nothing and return the mask of the other side's members that stay within eps of
+        span(side minus w)."""
+        other = "y" if side == "x" else "x"
+        if len(self.members[side]) == 1:  # a match needs neurons on both sides
+            return np.zeros(len(self.members[other]), dtype=bool)
+        k = int(np.flatnonzero(self.members[side] == w)[0])
+        q = self._removed_direction(side, k)
+        if q is None:
+            new_resid = self.resid2[other]  # w is redundant: span(side) does not change
+        else:
+            cols = self.m._in[side, other][:, self.members[other]]
+            new_resid = self.resid2[other] + (q @ cols) ** 2
+        offset = 0 if other == "x" else self.m.n_x
+        within = np.sqrt(new_resid) / self.m._norms[offset + self.members[other]] <= eps
+        if not within.all():
+            return within
+        keep = self.members[side] != w
+        self.members[side] = self.members[side][keep]
+        self.resid2[side] = self.resid2[side][keep]
+        self.resid2[other] = new_resid
+        self.factor[side] = self._factor(side)
+        return None
+
+
+#: Above this (estimated) condition number of a Gram matrix the normal-equation screen in
+#: `SubspaceMatcher._within` is skipped for the exact computation.
+GRAM_COND_LIMIT = 1e8
+
+#: A deleted neuron whose coefficient in a null vector of its side exceeds this is redundant
+#: (in the span of the others): deleting it leaves the span unchanged.
+NULL_TOL = 1e-8
+
+
+def _coordinates(z: np.ndarray, method: str) -> np.ndarray:
+    """Columns with the same inner products as those of z, in at most (units) dimensions.
+
+    ``qr``: R of the thin QR z = Q R (backward stable). ``gram``: from the eigendecomposition
+    z^T z = V L V^T, R = L^(1/2) V^T over the eigenvalues above the rounding level of a Gram
+    matrix summed over d samples (d * machine epsilon * largest eigenvalue); about 3x faster
+    when d >> units, distances exact to ~1e-7 relative, far below any eps of interest.
+    """
+    if method == "qr":
+        return np.linalg.qr(z, mode="r")
+    lam, v = np.linalg.eigh(z.T @ z)
+    keep = lam > lam.max(initial=0.0) * len(z) * np.finfo(float).eps
+    return np.sqrt(lam[keep])[:, None] * v[:, keep].T
+
+
+def _span(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Rank-revealing (column-pivoted) QR a[:, perm] = q r: returns (q[:, :rank], r, perm,
+    rank), with the numerical rank by the LAPACK convention (|r_jj| > |r_00| * max(shape) *
+    machine epsilon, as numpy.linalg.matrix_rank with singular values)."""
+    q, r, perm = scipy.linalg.qr(a, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int(np.sum(diag > diag.max(initial=0.0) * max(a.shape) * np.finfo(float).eps))
+    return q[:, :rank], r, perm, rank
+
+
+def _orthonormal_basis(a: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of span(a) over its numerical rank (SVD, LAPACK convention)."""
+    u, sv, _ = np.linalg.svd(a, full_matrices=False)
+    rank = int(np.sum(sv > sv.max(initial=0.0) * max(a.shape) * np.finfo(float).eps))
+    return u[:, :rank]
+
+
+def _check_eps(eps: float) -> None:
+    if not 0 <= eps < 1:
+        raise ValueError(f"eps must be in [0, 1), got {eps}")
+
+
+def maximum_match(x: np.ndarray, y: np.ndarray, eps: float, center: bool = False
+                  ) -> MaximumMatch:
+    """One-call convenience over :class:`SubspaceMatcher`."""
+    _check_eps(eps)
+    return SubspaceMatcher(x, y, center).maximum_match(eps)
+
+
+def max_match_similarity(x: np.ndarray, y: np.ndarray, eps: float | Sequence[float],
+                         center: bool = False) -> float | np.ndarray:
+    """MMS at ``eps`` (number or grid)."""
+    return SubspaceMatcher(x, y, center).similarity(eps)
+
+
+def minimal_match(x: np.ndarray, y: np.ndarray, eps: float, unit: int, side: str = "x",
+                  order: Sequence[tuple[str, int]] | None = None) -> MaximumMatch | None:
+    """One-call convenience: the ``unit``-minimal eps-match."""
+    return SubspaceMatcher(x, y).minimal_match(eps, unit, side, order)
+
+
+def coordinate_draws(n_rows: int, d: int, n_draws: int, seed: int = 0) -> list[np.ndarray]:
+    """``n_draws`` sorted random subsets of ``d`` rows (coordinates), the paper's subsampling of
+    conv-layer vectors; all rows when ``d >= n_rows``."""
+    if d >= n_rows:
+        return [np.arange(n_rows)]
+    rng = np.random.default_rng(seed)
+    return [np.sort(rng.choice(n_rows, size=d, replace=False)) for _ in range(n_draws)]

@@ -1,0 +1,163 @@
+"""Subspace matching: planted structure, equality with the direct method, minimality."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from repsim_utils import subspace
+from repsim_utils.subspace import SubspaceMatcher
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_subspace import direct_maximum_match, direct_minimal_match  # noqa: E402
+
+rng = np.random.default_rng(0)
+
+
+def planted(d=500, k=3, shared_units=5, private=4):
+    """x and y: `shared_units` units each spanning the same k-dim subspace, plus private units
+    in independent random directions."""
+    basis = rng.normal(size=(d, k))
+    xs = basis @ rng.normal(size=(k, shared_units))
+    ys = basis @ rng.normal(size=(k, shared_units))
+    x = np.hstack([xs, rng.normal(size=(d, private))])
+    y = np.hstack([rng.normal(size=(d, private)), ys])
+    return x, y
+
+
+def test_planted_shared_subspace_is_exactly_the_maximum_match_at_eps_zero():
+    x, y = planted()
+    m = subspace.maximum_match(x, y, eps=1e-9)
+    np.testing.assert_array_equal(m.x, np.arange(5))
+    np.testing.assert_array_equal(m.y, np.arange(4, 9))
+    assert m.similarity == pytest.approx(10 / 18)
+
+
+def test_permuted_copy_matches_fully_and_independent_layers_do_not():
+    x = np.maximum(rng.normal(size=(2000, 20)), 0)
+    m = subspace.maximum_match(x, x[:, rng.permutation(20)], eps=1e-9)
+    assert m.similarity == 1.0
+    y = np.maximum(rng.normal(size=(2000, 20)), 0)
+    assert subspace.maximum_match(x - x.mean(0), y - y.mean(0), eps=0.3).size == 0
+    # raw ReLU vectors share their mean direction: the centred variant removes it
+    assert subspace.max_match_similarity(x, y, 0.3) >= 0
+
+
+@pytest.mark.parametrize("method", ["gram", "qr"])
+@pytest.mark.parametrize("case", ["random", "planted", "rank_deficient", "dead"])
+def test_fast_method_equals_direct_least_squares(case, method):
+    d = 400
+    if case == "random":
+        x, y = rng.normal(size=(d, 12)), rng.normal(size=(d, 10))
+        x = x + 2 * y[:, :1]  # some shared structure
+        y = y + x[:, :3] @ rng.normal(size=(3, 10))
+    elif case == "planted":
+        x, y = planted(d)
+        x, y = x + 0.05 * rng.normal(size=x.shape), y + 0.05 * rng.normal(size=y.shape)
+    elif case == "rank_deficient":
+        base = rng.normal(size=(d, 4))
+        x = base @ rng.normal(size=(4, 9))  # 9 units in a 4-dim span
+        y = np.hstack([base[:, :2] @ rng.normal(size=(2, 6)), rng.normal(size=(d, 3))])
+    else:
+        x, y = planted(d)
+        x[:, 2] = 0.0
+        y[:, 0] = 0.0
+    fast = SubspaceMatcher(x, y, method=method)
+    for eps in (0.0001, 0.1, 0.3, 0.6, 0.9):
+        m = fast.maximum_match(eps)
+        rx, ry = direct_maximum_match(x, y, eps)
+        np.testing.assert_array_equal(m.x, rx)
+        np.testing.assert_array_equal(m.y, ry)
+    full = fast.smallest_full_eps()
+    n_alive = len(fast.alive_x) + len(fast.alive_y)
+    if full + 1e-9 < 1:
+        assert fast.maximum_match(full + 1e-9).size == n_alive
+    if full > 1e-6:
+        assert fast.maximum_match(min(full - 1e-6, 0.999)).size < n_alive
+    if case == "dead":
+        assert 2 not in fast.alive_x and fast.maximum_match(0.999).similarity < 1
+
+
+def test_minimal_match_is_a_match_and_removing_any_unit_breaks_it():
+    x, y = planted(d=400, k=2, shared_units=4, private=3)
+    x, y = x + 0.02 * rng.normal(size=x.shape), y + 0.02 * rng.normal(size=y.shape)
+    eps = 0.2
+    fast = SubspaceMatcher(x, y)
+    m = fast.minimal_match(eps, unit=0, side="x")
+    assert m is not None and 0 in m.x
+
+    def is_match(xs, ys):
+        dx = fast._relative_distance("x", xs, ys) if len(xs) else np.zeros(0)
+        dy = fast._relative_distance("y", ys, xs) if len(ys) else np.zeros(0)
+        return len(xs) > 0 and len(ys) > 0 and np.all(dx <= eps) and np.all(dy <= eps)
+
+    assert is_match(m.x, m.y)
+    for w in m.x:
+        if w != 0:
+            assert 0 not in fast._maximum(m.x[m.x != w], m.y, eps)[0]
+    for w in m.y:
+        assert 0 not in fast._maximum(m.x, m.y[m.y != w], eps)[0]
+    rx, ry = direct_minimal_match(x, y, eps, 0)
+    np.testing.assert_array_equal(m.x, rx)
+    np.testing.assert_array_equal(m.y, ry)
+    for unit in range(4):  # the downdate shortcut agrees with the direct search everywhere
+        for side in ("x", "y"):
+            fm = fast.minimal_match(eps, unit if side == "x" else unit + 3, side)
+            if side == "x":
+                dm = direct_minimal_match(x, y, eps, unit)
+                assert (fm is None) == (dm is None)
+                if fm is not None:
+                    np.testing.assert_array_equal(fm.x, dm[0])
+                    np.testing.assert_array_equal(fm.y, dm[1])
+            else:
+                assert fm is None or unit + 3 in fm.y
+    assert m.size < fast.maximum_match(eps).size  # k = 2: smaller than the whole match
+    sizes = fast.simple_match_sizes(eps, n_orders=2)
+    assert len(sizes) == 2 * fast.maximum_match(eps).size and sizes.min() >= 2
+
+
+def test_mms_is_monotone_and_bisection_finds_the_threshold():
+    x, y = planted(d=300)
+    x, y = x + 0.1 * rng.normal(size=x.shape), y + 0.1 * rng.normal(size=y.shape)
+    fast = SubspaceMatcher(x, y)
+    grid = np.linspace(0, 0.99, 25)
+    mms = fast.similarity(grid)
+    assert np.all(np.diff(mms) >= 0)
+    eps = fast.smallest_eps_for_size(10, tol=1e-6)
+    assert fast.maximum_match(eps).size >= 10
+    assert fast.maximum_match(max(eps - 1e-5, 0)).size < 10
+
+
+def test_bad_input_is_refused_before_work():
+    x = rng.normal(size=(100, 4))
+    with pytest.raises(ValueError, match="same samples"):
+        SubspaceMatcher(x, x[:50])
+    with pytest.raises(ValueError, match=r"eps must be in \[0, 1\)"):
+        subspace.maximum_match(x, x, eps=1.0)
+    with pytest.warns(RuntimeWarning, match="trivially"):
+        SubspaceMatcher(x[:6], x[:6])
+
+
+def test_coordinate_draws_are_seeded():
+    a = subspace.coordinate_draws(1000, 100, 3, seed=1)
+    b = subspace.coordinate_draws(1000, 100, 3, seed=1)
+    assert len(a) == 3 and all(np.array_equal(i, j) for i, j in zip(a, b, strict=True))
+    assert len(subspace.coordinate_draws(50, 100, 3)) == 1
+
+
+def test_minimal_match_with_redundant_units_equals_the_direct_search():
+    # duplicated and summed units make each side rank-deficient: deleting a redundant unit
+    # leaves the span unchanged, which the downdate must recognise
+    x, y = planted(d=400, k=2, shared_units=4, private=2)
+    x = np.hstack([x, x[:, :1], x[:, 1:2] + x[:, 2:3]])
+    y = np.hstack([y, 2 * y[:, -1:]])
+    fast = SubspaceMatcher(x, y)
+    for eps in (1e-6, 0.2):
+        for unit in (0, 1, 6):
+            fm = fast.minimal_match(eps, unit, "x")
+            dm = direct_minimal_match(x, y, eps, unit)
+            assert (fm is None) == (dm is None)
+            if fm is not None:
+                np.testing.assert_array_equal(fm.x, dm[0])
+                np.testing.assert_array_equal(fm.y, dm[1])
