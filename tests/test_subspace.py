@@ -161,3 +161,25 @@ def test_minimal_match_with_redundant_units_equals_the_direct_search():
             if fm is not None:
                 np.testing.assert_array_equal(fm.x, dm[0])
                 np.testing.assert_array_equal(fm.y, dm[1])
+
+
+def test_chapter_tables_see_a_permuted_copy_as_one_and_random_layers_as_less():
+    from repsim_utils import subspace_study
+
+    a = np.maximum(rng.normal(size=(600, 8)) @ rng.normal(size=(8, 10)), 0)
+    acts = {"t0": {"h": a}, "t1": {"h": a[:, rng.permutation(10)]},
+            "u0": {"h": np.maximum(rng.normal(size=(600, 10)), 0)}}
+    pairs = [("t0", "t1", "trained"), ("t0", "u0", "untrained")]
+    table = subspace_study.mms_table(acts, ["h"], pairs, eps=[1e-9, 0.3], n_coords=400,
+                                     n_draws=3)
+    got = table.set_index(["kind", "variant", "eps"])["mms"]
+    assert got["trained", subspace_study.RAW, 1e-9] == 1.0
+    assert got["trained", subspace_study.CENTRED, 0.3] == 1.0
+    assert got["untrained", subspace_study.CENTRED, 0.3] < 0.5
+    assert set(table["draws"]) == {3} and set(table["samples"]) == {400}
+    simple = subspace_study.simple_match_table(acts, ["h"], ("t0", "t1"), eps=0.01, n_units=3,
+                                               n_orders=2)
+    # a permuted copy: every unit's simple match is itself and its copy
+    assert len(simple) == 12 and set(simple["size"]) == {2}
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        subspace_study.mms_table(acts, ["h"], pairs, eps=[0.2, 1.5])
