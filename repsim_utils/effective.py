@@ -12,14 +12,14 @@ with D_l(x) = diag(1[pre-activation_l(x) > 0]). W_eff(x) is the input-output Jac
 everywhere. Convolutions are linear maps, batch norm in eval mode is affine, and max pooling
 selects one input per window, so conv nets fold in the same way.
 
-:func:`effective_weights` computes (W_eff, b_eff) for a batch by propagating the affine map
-h = J x + c through the layers, J starting as the identity, each sample with its own masks and
-pooling choices: one pass of batched tensor operations, no loop over samples.
+:func:`effective_weights` computes (W_eff, b_eff) for a batch in two batched passes, no loop
+over samples: a forward pass records each sample's masks and pooling choices and carries the
+constant term (b_eff); a backward pass multiplies the recorded linear pieces from the output to
+the input, so the running product has only as many rows as outputs (the transposes of
+convolution and pooling are their vector-Jacobian products).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
@@ -43,30 +43,17 @@ def _layers(model: nn.Module) -> tuple[list[tuple[str, nn.Module]], float, nn.Mo
                            f"{type(model).__name__}")
 
 
-def _propagate(layers: list[tuple[str, nn.Module]], x: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(J, c) with the network output = J x_flat + c; J (batch, *out_shape, d_in)."""
-    batch = x.shape[0]
-    d_in = math.prod(x.shape[1:])
-    eye = torch.eye(d_in, dtype=x.dtype, device=x.device)
-    # J[b, ..., k]: derivative of the current activation w.r.t. input coordinate k
-    jac = eye.reshape(1, *x.shape[1:], d_in).expand(batch, *x.shape[1:], d_in)
-    const = torch.zeros_like(x)
-    h = x
+def _forward(layers: list[tuple[str, nn.Module]], x: torch.Tensor
+             ) -> tuple[torch.Tensor, list[tuple[str, nn.Module, object]]]:
+    """One forward pass of the batch that records, per layer, what fixes its linear piece
+    (ReLU masks, max-pool choices, input shapes) and carries the constant term c of
+    h = J x + c. Returns (c at the output, the tape)."""
+    tape = []
+    h, const = x, torch.zeros_like(x)
     for name, layer in layers:
-        if isinstance(layer, nn.Linear):
-            jac = torch.einsum("oi,b...ik->b...ok", layer.weight, jac)
-            const = F.linear(const, layer.weight, layer.bias)
-            h = layer(h)
-        elif isinstance(layer, nn.Conv2d):
-            b, c, hh, ww, k = jac.shape
-            # the d_in input directions ride along the batch axis, without the bias
-            moved = jac.permute(0, 4, 1, 2, 3).reshape(b * k, c, hh, ww)
-            moved = F.conv2d(moved, layer.weight, None, layer.stride, layer.padding,
-                             layer.dilation, layer.groups)
-            jac = moved.reshape(b, k, *moved.shape[1:]).permute(0, 2, 3, 4, 1)
-            const = layer(const)
-            h = layer(h)
+        if isinstance(layer, nn.Linear | nn.Conv2d):
+            tape.append((name, layer, h.shape))
+            h, const = layer(h), layer(const)
         elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
             if layer.training or layer.running_mean is None:
                 raise UnsupportedLayer(f"layer {name!r}: batch norm must be in eval mode with "
@@ -75,40 +62,27 @@ def _propagate(layers: list[tuple[str, nn.Module]], x: torch.Tensor
             scale = torch.rsqrt(layer.running_var + layer.eps)
             if layer.weight is not None:
                 scale = scale * layer.weight
-            shift = -layer.running_mean * scale
-            if layer.bias is not None:
-                shift = shift + layer.bias
             shape = (1, -1) + (1,) * (h.dim() - 2)
-            jac = jac * scale.reshape(*shape, 1)
-            const = const * scale.reshape(shape) + shift.reshape(shape)
-            h = layer(h)
+            tape.append((name, layer, scale.reshape(shape)))
+            h, const = layer(h), layer(const)
         elif isinstance(layer, nn.ReLU):
             on = (h > 0).to(h.dtype)
-            jac = jac * on.unsqueeze(-1)
-            const = const * on
-            h = h * on
+            tape.append((name, layer, on))
+            h, const = h * on, const * on
         elif isinstance(layer, nn.MaxPool2d):
+            shape = h.shape
             h, idx = F.max_pool2d(h, layer.kernel_size, layer.stride, layer.padding,
                                   layer.dilation, layer.ceil_mode, return_indices=True)
-            b, c, oh, ow = idx.shape
-            flat_idx = idx.reshape(b, c, oh * ow)
-            k = jac.shape[-1]
-            jac = torch.gather(jac.reshape(b, c, -1, k), 2,
-                               flat_idx.unsqueeze(-1).expand(-1, -1, -1, k)).reshape(
-                b, c, oh, ow, k)
-            const = torch.gather(const.reshape(b, c, -1), 2, flat_idx).reshape(b, c, oh, ow)
+            tape.append((name, layer, (shape, idx)))
+            const = torch.gather(const.flatten(2), 2, idx.flatten(2)).reshape(idx.shape)
         elif isinstance(layer, nn.AvgPool2d):
-            b, c, hh, ww, k = jac.shape
-            moved = layer(jac.permute(0, 4, 1, 2, 3).reshape(b * k, c, hh, ww))
-            jac = moved.reshape(b, k, *moved.shape[1:]).permute(0, 2, 3, 4, 1)
-            const = layer(const)
-            h = layer(h)
+            tape.append((name, layer, h.shape))
+            h, const = layer(h), layer(const)
         elif isinstance(layer, nn.Flatten):
             if layer.start_dim != 1 or layer.end_dim != -1:
                 raise UnsupportedLayer(f"layer {name!r}: only Flatten(start_dim=1) is supported")
-            jac = jac.reshape(jac.shape[0], -1, jac.shape[-1])
-            const = const.flatten(1)
-            h = h.flatten(1)
+            tape.append((name, layer, h.shape))
+            h, const = h.flatten(1), const.flatten(1)
         elif isinstance(layer, nn.Identity | nn.Dropout):
             if isinstance(layer, nn.Dropout) and layer.training:
                 raise UnsupportedLayer(f"layer {name!r}: dropout in training mode is random; "
@@ -118,26 +92,84 @@ def _propagate(layers: list[tuple[str, nn.Module]], x: torch.Tensor
                 f"layer {name!r} ({type(layer).__name__}) is not piecewise affine in a form "
                 f"effective_weights can fold (Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, "
                 f"BatchNorm in eval mode, Flatten, Identity)")
-    return jac, const
+    if const.dim() != 2:
+        raise UnsupportedLayer(f"the network's output must be (batch, outputs), got "
+                               f"{tuple(const.shape)}")
+    return const, tape
+
+
+def _backward(tape: list[tuple[str, nn.Module, object]], n_out: int, batch: int,
+              dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """W_eff = the product of the recorded linear pieces, accumulated from the output back to
+    the input (reverse order: the running product has only n_out rows). Returns
+    (batch, n_out, *input_shape)."""
+    g = torch.eye(n_out, dtype=dtype, device=device).expand(batch, n_out, n_out)
+    scale = None  # a batch norm's per-channel scale, folded into the weights before it
+    for _, layer, rec in reversed(tape):
+        b, o = g.shape[:2]
+        if scale is not None and not isinstance(layer, nn.Linear | nn.Conv2d):
+            g, scale = g * scale.unsqueeze(1), None
+        if isinstance(layer, nn.Linear):
+            weight = layer.weight if scale is None else layer.weight * scale.reshape(-1, 1)
+            g, scale = g @ weight, None
+        elif isinstance(layer, nn.Conv2d):
+            weight = layer.weight
+            if scale is not None:
+                weight, scale = weight * scale.reshape(-1, 1, 1, 1), None
+            inp = rec[1:]
+            g = torch.nn.grad.conv2d_input(
+                (b * o, *inp), weight, g.reshape(b * o, *g.shape[2:]), layer.stride,
+                layer.padding, layer.dilation, layer.groups).reshape(b, o, *inp)
+        elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
+            scale = rec
+        elif isinstance(layer, nn.ReLU):
+            g = g * rec.unsqueeze(1)
+        elif isinstance(layer, nn.MaxPool2d):
+            shape, idx = rec
+            out = g.new_zeros(b, o, shape[1], shape[2] * shape[3])
+            sel = idx.flatten(2).unsqueeze(1).expand(b, o, -1, -1)
+            g = out.scatter_add_(3, sel, g.flatten(3)).reshape(b, o, *shape[1:])
+        elif isinstance(layer, nn.AvgPool2d):  # linear: its transpose is its own vjp
+            _, pull = torch.func.vjp(layer, g.new_zeros(b * o, *rec[1:]))
+            g = pull(g.reshape(b * o, *g.shape[2:]))[0].reshape(b, o, *rec[1:])
+        elif isinstance(layer, nn.Flatten):
+            g = g.reshape(b, o, *rec[1:])
+    if scale is not None:  # a batch norm on the input itself
+        g = g * scale.unsqueeze(1)
+    return g
 
 
 @torch.no_grad()
-def effective_weights(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def effective_weights(model: nn.Module, x: torch.Tensor, batch_size: int = 64
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """W_eff (batch, outputs, inputs) and b_eff (batch, outputs) with
     f(x) = W_eff(x) x.flatten() + b_eff(x) (Ye 2025, Eq. 2-3), for a batch ``x`` of shape
     (batch, *input_shape). Runs in the dtype of ``x``; use float64 (``model.double()``) for
-    identity checks. ``inputs`` is the flattened input size.
+    identity checks. ``inputs`` is the flattened input size. Works through the batch in
+    chunks of ``batch_size`` inputs.
     """
     layers, alpha, reference = _layers(model)
-    x = x.to(dtype=next(model.parameters()).dtype)
-    jac, const = _propagate(layers, x)
-    if reference is not None:  # f = alpha (h(x; w) - h(x; w0)): both are affine at x
-        ref_jac, ref_const = _propagate(list(reference.named_children()), x)
-        jac, const = alpha * (jac - ref_jac), alpha * (const - ref_const)
-    if jac.dim() != 3:
-        raise UnsupportedLayer(f"the network's output must be (batch, outputs), got "
-                               f"{tuple(jac.shape[:-1])}")
-    return jac, const
+    param = next(model.parameters(), None)
+    if param is not None:  # compute in the model's dtype (float64 models for exact checks)
+        x = x.to(dtype=param.dtype)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    ws, bs = [], []
+    for chunk in x.split(batch_size):  # bounded memory: (chunk, outputs, inputs) at a time
+        w, b = _affine(layers, chunk)
+        if reference is not None:  # f = alpha (h(x; w) - h(x; w0)): both are affine at x
+            w_ref, b_ref = _affine(list(reference.named_children()), chunk)
+            w, b = alpha * (w - w_ref), alpha * (b - b_ref)
+        ws.append(w)
+        bs.append(b)
+    return torch.cat(ws), torch.cat(bs)
+
+
+def _affine(layers: list[tuple[str, nn.Module]], x: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    const, tape = _forward(layers, x)
+    g = _backward(tape, const.shape[1], len(x), x.dtype, x.device)
+    return g.reshape(len(x), const.shape[1], -1), const
 
 
 def reconstruction_error(model: nn.Module, x: torch.Tensor) -> float:
