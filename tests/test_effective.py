@@ -86,3 +86,64 @@ def test_unsupported_layers_are_named():
         effective_weights(bn, X)
     with pytest.raises(UnsupportedLayer, match="Network or an nn.Sequential"):
         effective_weights(nn.Linear(64, 3), X)
+
+
+# -- class-structure measures ---------------------------------------------------------------
+
+from repsim_utils import class_structure as cs  # noqa: E402
+
+
+def slow_class_cosines(z, labels):
+    intra, inter = [], []
+    for i in range(len(z)):
+        for j in range(len(z)):
+            if i == j:
+                continue
+            c = z[i] @ z[j] / np.linalg.norm(z[i]) / np.linalg.norm(z[j])
+            (intra if labels[i] == labels[j] else inter).append(c)
+    return np.mean(intra), np.mean(inter)
+
+
+def test_class_measures_on_orthogonal_prototypes():
+    labels = np.repeat(np.arange(3), 10)
+    z = np.eye(3)[labels] * np.arange(1, 31)[:, None]  # one direction per class, any length
+    assert cs.class_cosines(z, labels) == (1.0, 0.0)
+    assert cs.silhouette(z, labels) == pytest.approx(1.0)
+    assert cs.knn_accuracy(z, labels) == 1.0
+    two = np.repeat([0, 1], 5)
+    centred = cs.class_cosines(np.eye(2)[two], two, center=True)  # +-(e1 - e2) / 2
+    assert centred == pytest.approx((1.0, -1.0))
+
+
+def test_class_measures_agree_with_slow_formulas_and_see_no_structure_in_noise():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 40)
+    z = rng.normal(size=(40, 6)) + 0.5
+    np.testing.assert_allclose(cs.class_cosines(z, labels), slow_class_cosines(z, labels))
+    np.testing.assert_allclose(cs.class_cosines(z, labels, center=True),
+                               slow_class_cosines(z - z.mean(0), labels))
+    noise = rng.normal(size=(400, 20))
+    intra, inter = cs.class_cosines(noise, rng.integers(0, 4, 400))
+    assert abs(intra - inter) < 0.02
+    assert cs.distance_ratio(noise, rng.integers(0, 4, 400)) == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="zero vector"):
+        cs.class_cosines(np.vstack([z, np.zeros(6)]), np.append(labels, 0))
+    with pytest.raises(ValueError, match="two classes"):
+        cs.silhouette(z, np.zeros(40))
+
+
+def test_probe_set_is_class_balanced_and_templates_pick_each_class_row():
+    from repsim_utils import data, effective_study
+
+    digits = data.load("digits")
+    x, y = effective_study.probe_set(digits, per_class=7, seed=3)
+    assert np.array_equal(np.bincount(y.numpy()), np.full(10, 7))
+    x2, _ = effective_study.probe_set(digits, per_class=7, seed=3)
+    assert torch.equal(x, x2)
+    with pytest.raises(ValueError, match="fewer than"):
+        effective_study.probe_set(digits, per_class=10_000)
+    labels = np.array([0, 0, 1])
+    w = np.arange(3 * 2 * 4, dtype=float).reshape(3, 2 * 4)  # (samples, outputs * inputs)
+    t = effective_study.class_templates(w, labels, n_out=2)
+    np.testing.assert_array_equal(t[0], (w[0, :4] + w[1, :4]) / 2)
+    np.testing.assert_array_equal(t[1], w[2, 4:])

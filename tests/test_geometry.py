@@ -1,0 +1,131 @@
+"""Geometry: known surfaces (sphere, plane, cylinder, torus), linear maps, ReLU nets."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from repsim_utils import geometry, models
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Exact comparisons in double precision; restored for the other test modules."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+GRID = torch.stack(torch.meshgrid(torch.linspace(0.3, 2.8, 7), torch.linspace(-3, 3, 7),
+                                  indexing="ij"), -1).reshape(-1, 2).to(torch.float64)
+
+
+def sphere(r):
+    def f(t):
+        u, v = t[:, 0], t[:, 1]  # polar angle u in (0, pi), azimuth v
+        return r * torch.stack([torch.sin(u) * torch.cos(v), torch.sin(u) * torch.sin(v),
+                                torch.cos(u)], -1)
+    return f
+
+
+def torus(big, small):
+    def f(t):
+        u, v = t[:, 0], t[:, 1]  # u around the tube
+        ring = big + small * torch.cos(u)
+        return torch.stack([ring * torch.cos(v), ring * torch.sin(v), small * torch.sin(u)], -1)
+    return f
+
+
+def test_sphere_has_curvature_one_over_r_squared():
+    for r in (0.5, 2.0):
+        k = geometry.gaussian_curvature(sphere(r), GRID)
+        torch.testing.assert_close(k, torch.full_like(k, 1 / r**2))
+        s = geometry.scalar_curvature(sphere(r), GRID)  # the intrinsic route: R = 2K
+        torch.testing.assert_close(s, torch.full_like(s, 2 / r**2))
+
+
+def test_three_sphere_scalar_curvature_is_six_over_r_squared():
+    r = 1.5
+
+    def s3(t):  # hyperspherical coordinates of the 3-sphere in R^4
+        a, b, c = t[:, 0], t[:, 1], t[:, 2]
+        return r * torch.stack([torch.cos(a), torch.sin(a) * torch.cos(b),
+                                torch.sin(a) * torch.sin(b) * torch.cos(c),
+                                torch.sin(a) * torch.sin(b) * torch.sin(c)], -1)
+
+    theta = torch.tensor([[0.7, 1.1, 0.3], [1.9, 0.6, -2.0], [1.2, 2.0, 1.0]])
+    torch.testing.assert_close(geometry.scalar_curvature(s3, theta),
+                               torch.full((3,), 6 / r**2))
+
+
+def test_plane_and_cylinder_are_flat_and_the_torus_matches_the_textbook():
+    a = torch.tensor([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0], [0.0, 1.0]])
+    plane = lambda t: t @ a.T  # noqa: E731
+    torch.testing.assert_close(geometry.gaussian_curvature(plane, GRID), torch.zeros(49))
+    torch.testing.assert_close(geometry.pullback_metric(plane, GRID),
+                               (a.T @ a).expand(49, 2, 2))
+    cyl = lambda t: torch.stack([torch.cos(t[:, 0]), torch.sin(t[:, 0]), t[:, 1]], -1)  # noqa
+    torch.testing.assert_close(geometry.gaussian_curvature(cyl, GRID), torch.zeros(49))
+    torch.testing.assert_close(geometry.scalar_curvature(cyl, GRID), torch.zeros(49))
+    big, small = 3.0, 1.0
+    u = GRID[:, 0]
+    expected = torch.cos(u) / (small * (big + small * torch.cos(u)))
+    torch.testing.assert_close(geometry.gaussian_curvature(torus(big, small), GRID), expected)
+    torch.testing.assert_close(geometry.scalar_curvature(torus(big, small), GRID), 2 * expected)
+
+
+def test_metric_helpers_on_known_metrics():
+    g = torch.diag_embed(torch.tensor([[4.0, 9.0], [1.0, 0.25]]))
+    torch.testing.assert_close(geometry.volume_element(g), torch.tensor([6.0, 0.5]))
+    vals, vecs = geometry.metric_eigen(g)
+    torch.testing.assert_close(vals, torch.tensor([[4.0, 9.0], [0.25, 1.0]]))
+    assert abs(vecs[0, :, 1] @ torch.tensor([0.0, 1.0])) == pytest.approx(1.0)
+    prev = torch.diag_embed(torch.tensor([[2.0, 3.0], [1.0, 1.0]]))
+    torch.testing.assert_close(geometry.relative_stretch(g, prev),
+                               torch.tensor([[2.0, 3.0], [0.25, 1.0]]))
+
+
+def test_batched_metric_of_a_network_equals_a_per_point_autograd_loop():
+    net = models.build(models.MLPSpec(widths=(16, 16), activation="tanh"), (2,), 1, 0).double()
+    maps = geometry.layer_maps(net)
+    assert list(maps) == ["act1", "act2", "out"]
+    theta = torch.rand(20, 2) * 2 - 1
+    for f in maps.values():
+        got = geometry.pullback_metric(f, theta)
+        for i in range(len(theta)):
+            jac = torch.autograd.functional.jacobian(lambda t, f=f: f(t[None])[0], theta[i])
+            torch.testing.assert_close(got[i], jac.T @ jac)
+
+
+def test_relu_network_has_zero_curvature_away_from_boundaries():
+    net = models.build(models.MLPSpec(widths=(32, 32), activation="relu"), (2,), 1, 0).double()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.bias.normal_(0, 0.5)
+    f = geometry.layer_maps(net)["act2"]
+    theta = torch.rand(50, 2) * 2 - 1
+    k = geometry.gaussian_curvature(f, theta)
+    assert torch.all(k.abs() < 1e-10)
+    # and a tanh net of the same weights is curved
+    smooth = models.build(models.MLPSpec(widths=(32, 32), activation="tanh"), (2,), 1, 0)
+    ks = geometry.gaussian_curvature(geometry.layer_maps(smooth.double())["act2"], theta)
+    assert ks.abs().max() > 1e-3
+
+
+def test_gaussian_curvature_refuses_other_dimensions_and_layer_maps_unknown_layers():
+    with pytest.raises(ValueError, match="k = 2"):
+        geometry.gaussian_curvature(lambda t: t, torch.zeros(3, 3))
+    net = models.build(models.MLPSpec(widths=(4,), activation="tanh"), (2,), 1, 0)
+    with pytest.raises(ValueError, match="unknown layers"):
+        geometry.layer_maps(net, layers=("act9",))
+
+
+def test_embedding_composes_with_layer_maps():
+    net = models.build(models.MLPSpec(widths=(8,), activation="tanh"), (4,), 1, 0).double()
+    emb = lambda t: torch.cat([torch.cos(math.pi * t), torch.sin(math.pi * t)], -1)  # noqa
+    f = geometry.layer_maps(net, emb)["act1"]
+    theta = torch.rand(5, 2)
+    np.testing.assert_allclose(f(theta).detach(), net.layers[:3](emb(theta)).detach())
