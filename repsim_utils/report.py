@@ -40,6 +40,7 @@ class Report:
         self.params = dict(params)
         self.results: dict[str, Any] = {}
         self.figures: dict[str, str] = {}
+        self._kinds: dict[str, str] = {}
         results_path = os.environ.get(RESULTS_ENV)
         figures_dir = os.environ.get(FIGURES_ENV)
         self._results_path = Path(results_path) if results_path else None
@@ -60,6 +61,7 @@ class Report:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"result {key!r} is {value}: refusing to publish a non-finite number")
         value = value.item() if hasattr(value, "item") else value
+        self._claim(key, "number")
         self.results[key] = value
         self._glue(key, value, display=display)
         self._flush()
@@ -67,6 +69,7 @@ class Report:
 
     def table(self, key: str, frame: Any) -> Any:
         """Record a pandas DataFrame (as records) and glue it for other pages."""
+        self._claim(key, "table")
         self.results[key] = frame.reset_index().to_dict(orient="records")
         self._glue(key, frame, display=False)
         self._flush()
@@ -79,6 +82,7 @@ class Report:
         import matplotlib.pyplot as plt
         from IPython.display import Image, Markdown, display
 
+        self._claim(name, "figure")
         # Render to PNG bytes ourselves: the notebook output then does not depend on which
         # matplotlib backend the kernel happens to run (Agg would show "<Figure ...>" text).
         buffer = io.BytesIO()
@@ -92,6 +96,15 @@ class Report:
         display(Markdown(f"**Figure ({name}).** {caption}"))
         plt.close(fig)
         self._flush()
+
+    def _claim(self, key: str, kind: str) -> None:
+        """One glue key, one output: the book build refuses duplicates. Under the driver any
+        reuse is an error; by hand, re-running a cell may publish the same key again."""
+        old = self._kinds.get(key)
+        if old is not None and (old != kind or self._results_path is not None):
+            raise ValueError(f"key {key!r} is already published in this run (as a {old}); "
+                             f"every number, table and figure needs its own key")
+        self._kinds[key] = kind
 
     def _glue(self, key: str, value: Any, *, display: bool) -> None:
         try:

@@ -118,3 +118,23 @@ def test_command_line_refuses_bad_parameter_before_running(tmp_path):
     assert proc.returncode == 2
     assert "unknown parameter 'nn'" in proc.stderr
     assert not (tmp_path / "executed").exists()
+
+
+def test_report_refuses_a_key_published_twice(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from repsim_utils.report import RESULTS_ENV, Report
+
+    by_hand = Report("tiny", {})
+    by_hand.number("a", 1.0)
+    by_hand.number("a", 2.0)  # re-running a cell by hand is fine
+    with pytest.raises(ValueError, match="already published"):
+        by_hand.table("a", pd.DataFrame({"x": [1]}))
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "results.json"))
+    driven = Report("tiny", {})
+    driven.table("t", pd.DataFrame({"x": [1]}))
+    with pytest.raises(ValueError, match="already published"):
+        driven.figure(plt.figure(), "t", "a figure under the table's key")
+    with pytest.raises(ValueError, match="non-finite"):
+        driven.number("n", float("nan"))

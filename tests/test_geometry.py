@@ -129,3 +129,50 @@ def test_embedding_composes_with_layer_maps():
     f = geometry.layer_maps(net, emb)["act1"]
     theta = torch.rand(5, 2)
     np.testing.assert_allclose(f(theta).detach(), net.layers[:3](emb(theta)).detach())
+
+
+# -- the chapter's pipeline ------------------------------------------------------------------
+
+import pandas as pd  # noqa: E402
+
+from repsim_utils import data  # noqa: E402
+from repsim_utils import geometry_study as gs  # noqa: E402
+
+
+def test_summary_numbers_on_a_synthetic_geometry_with_known_answers():
+    theta = gs.grid(41)
+    near_a, near_b = gs.near_thresholds(theta, 0.1)
+    near = near_a | near_b
+    geom = pd.DataFrame({
+        "layer": "h", "theta1": theta[:, 0].numpy(), "theta2": theta[:, 1].numpy(),
+        "volume": np.where(near, 3.0, 1.0), "curvature": np.where(near, -2.0, 0.5),
+        "top_eigenvalue": 1.0, "top_x": np.where(near_a, 1.0, 0.0),
+        "top_y": np.where(near_a, 0.0, -1.0)})
+    s = gs.summary_numbers(geom, 0.1).iloc[0]
+    assert s.volume_near_far == pytest.approx(3.0) and s.abs_k_near_far == pytest.approx(4.0)
+    assert s.align_a == 1.0 and s.align_b == 1.0
+
+
+def test_setup_conditions_regimes_and_heldout_sets():
+    torch.set_default_dtype(torch.float32)  # training runs in the study's float32
+    with pytest.raises(ValueError, match="task must be one of"):
+        gs.Setup(task="xor_sphere")
+    setup = gs.Setup(task="xor_square", width=8, epochs=20)
+    assert setup.recipe("lazy").model.alpha == setup.lazy_alpha
+    assert setup.recipe("rich").model.init_scale == setup.rich_init_scale
+    assert setup.recipe("rich + noise").train.input_noise == setup.noise
+    net, init = setup.network("untrained", 0)
+    assert gs.weight_change(net, init) == 0.0
+    assert gs.metric_change(net, init, setup, gs.grid(5), "act1") == 0.0
+    trained_net, trained_init = setup.network("rich", 0)
+    assert gs.weight_change(trained_net, trained_init) > 0
+    acc = gs.generalisation(trained_net, setup, 100, 0.1)
+    assert set(acc) == {"uniform", "near_threshold", "extrapolation"}
+    assert all(0 <= v <= 1 for v in acc.values())
+    torus = gs.Setup(task="xor_torus", width=8, epochs=20)
+    assert np.isnan(gs.generalisation(torus.network("untrained", 0)[0], torus, 50, 0.1)[
+        "extrapolation"])
+    # the torus embedding is the circle pair of the data module
+    t = gs.grid(3).double()
+    np.testing.assert_allclose(torus.embedding()(t).numpy(),
+                               data.embed("torus", t.numpy()), atol=1e-6)
