@@ -21,6 +21,8 @@ convolution and pooling are their vector-Jacobian products).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -98,11 +100,29 @@ def _forward(layers: list[tuple[str, nn.Module]], x: torch.Tensor
     return const, tape
 
 
+#: A convolution whose dense matrix (outputs x inputs) has at most this many entries is applied
+#: in the backward pass as one matrix product (BLAS, faster than a transposed convolution on
+#: small feature maps); larger ones use the transposed convolution.
+DENSE_CONV_LIMIT = 2**22
+
+
+def _conv_matrix(layer: nn.Conv2d, weight: torch.Tensor, inp: tuple[int, ...]) -> torch.Tensor:
+    """The convolution (without bias) on inputs of shape ``inp`` as a dense (inputs, outputs)
+    matrix: its rows are the images of the standard basis."""
+    n_in = math.prod(inp)
+    basis = torch.eye(n_in, dtype=weight.dtype, device=weight.device).reshape(n_in, *inp)
+    out = F.conv2d(basis, weight, None, layer.stride, layer.padding, layer.dilation,
+                   layer.groups)
+    return out.reshape(n_in, -1)
+
+
 def _backward(tape: list[tuple[str, nn.Module, object]], n_out: int, batch: int,
-              dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+              dtype: torch.dtype, device: torch.device,
+              dense: dict[int, torch.Tensor]) -> torch.Tensor:
     """W_eff = the product of the recorded linear pieces, accumulated from the output back to
     the input (reverse order: the running product has only n_out rows). Returns
-    (batch, n_out, *input_shape)."""
+    (batch, n_out, *input_shape). ``dense`` caches small convolutions as matrices across
+    chunks."""
     g = torch.eye(n_out, dtype=dtype, device=device).expand(batch, n_out, n_out)
     scale = None  # a batch norm's per-channel scale, folded into the weights before it
     for _, layer, rec in reversed(tape):
@@ -116,10 +136,15 @@ def _backward(tape: list[tuple[str, nn.Module, object]], n_out: int, batch: int,
             weight = layer.weight
             if scale is not None:
                 weight, scale = weight * scale.reshape(-1, 1, 1, 1), None
-            inp = rec[1:]
-            g = torch.nn.grad.conv2d_input(
-                (b * o, *inp), weight, g.reshape(b * o, *g.shape[2:]), layer.stride,
-                layer.padding, layer.dilation, layer.groups).reshape(b, o, *inp)
+            inp = tuple(rec[1:])
+            if math.prod(inp) * math.prod(g.shape[2:]) <= DENSE_CONV_LIMIT:
+                if id(layer) not in dense:
+                    dense[id(layer)] = _conv_matrix(layer, weight, inp)
+                g = (g.reshape(b * o, -1) @ dense[id(layer)].T).reshape(b, o, *inp)
+            else:
+                g = torch.nn.grad.conv2d_input(
+                    (b * o, *inp), weight, g.reshape(b * o, *g.shape[2:]), layer.stride,
+                    layer.padding, layer.dilation, layer.groups).reshape(b, o, *inp)
         elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
             scale = rec
         elif isinstance(layer, nn.ReLU):
@@ -155,20 +180,21 @@ def effective_weights(model: nn.Module, x: torch.Tensor, batch_size: int = 64
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ws, bs = [], []
+    dense: dict[int, torch.Tensor] = {}
     for chunk in x.split(batch_size):  # bounded memory: (chunk, outputs, inputs) at a time
-        w, b = _affine(layers, chunk)
+        w, b = _affine(layers, chunk, dense)
         if reference is not None:  # f = alpha (h(x; w) - h(x; w0)): both are affine at x
-            w_ref, b_ref = _affine(list(reference.named_children()), chunk)
+            w_ref, b_ref = _affine(list(reference.named_children()), chunk, dense)
             w, b = alpha * (w - w_ref), alpha * (b - b_ref)
         ws.append(w)
         bs.append(b)
     return torch.cat(ws), torch.cat(bs)
 
 
-def _affine(layers: list[tuple[str, nn.Module]], x: torch.Tensor
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def _affine(layers: list[tuple[str, nn.Module]], x: torch.Tensor,
+            dense: dict[int, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     const, tape = _forward(layers, x)
-    g = _backward(tape, const.shape[1], len(x), x.dtype, x.device)
+    g = _backward(tape, const.shape[1], len(x), x.dtype, x.device, dense)
     return g.reshape(len(x), const.shape[1], -1), const
 
 

@@ -147,3 +147,14 @@ def test_probe_set_is_class_balanced_and_templates_pick_each_class_row():
     t = effective_study.class_templates(w, labels, n_out=2)
     np.testing.assert_array_equal(t[0], (w[0, :4] + w[1, :4]) / 2)
     np.testing.assert_array_equal(t[1], w[2, 4:])
+
+
+def test_transposed_convolution_path_equals_the_dense_path(monkeypatch):
+    from repsim_utils import effective
+
+    net = conv(True, True)
+    dense_w, dense_b = effective_weights(net, X)
+    monkeypatch.setattr(effective, "DENSE_CONV_LIMIT", 0)  # large layers take this path
+    w, b = effective_weights(net, X, batch_size=7)
+    torch.testing.assert_close(w, dense_w, rtol=0, atol=1e-12)
+    torch.testing.assert_close(b, dense_b, rtol=0, atol=1e-12)
