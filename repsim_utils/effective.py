@@ -51,11 +51,14 @@ def _forward(layers: list[tuple[str, nn.Module]], x: torch.Tensor
     (ReLU masks, max-pool choices, input shapes) and carries the constant term c of
     h = J x + c. Returns (c at the output, the tape)."""
     tape = []
-    h, const = x, torch.zeros_like(x)
+    # h (the activations) and c (the constant term) ride in one batch of 2B rows: every affine
+    # layer applies to both alike, so each is one call
+    n = len(x)
+    hc = torch.cat([x, torch.zeros_like(x)])
     for name, layer in layers:
         if isinstance(layer, nn.Linear | nn.Conv2d):
-            tape.append((name, layer, h.shape))
-            h, const = layer(h), layer(const)
+            tape.append((name, layer, hc[:n].shape))
+            hc = layer(hc)
         elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
             if layer.training or layer.running_mean is None:
                 raise UnsupportedLayer(f"layer {name!r}: batch norm must be in eval mode with "
@@ -64,27 +67,28 @@ def _forward(layers: list[tuple[str, nn.Module]], x: torch.Tensor
             scale = torch.rsqrt(layer.running_var + layer.eps)
             if layer.weight is not None:
                 scale = scale * layer.weight
-            shape = (1, -1) + (1,) * (h.dim() - 2)
+            shape = (1, -1) + (1,) * (hc.dim() - 2)
             tape.append((name, layer, scale.reshape(shape)))
-            h, const = layer(h), layer(const)
+            hc = layer(hc)
         elif isinstance(layer, nn.ReLU):
-            on = (h > 0).to(h.dtype)
+            on = (hc[:n] > 0).to(hc.dtype)
             tape.append((name, layer, on))
-            h, const = h * on, const * on
+            hc = (hc.unflatten(0, (2, n)) * on).flatten(0, 1)
         elif isinstance(layer, nn.MaxPool2d):
-            shape = h.shape
-            h, idx = F.max_pool2d(h, layer.kernel_size, layer.stride, layer.padding,
+            shape = hc[:n].shape
+            h, idx = F.max_pool2d(hc[:n], layer.kernel_size, layer.stride, layer.padding,
                                   layer.dilation, layer.ceil_mode, return_indices=True)
             tape.append((name, layer, (shape, idx)))
-            const = torch.gather(const.flatten(2), 2, idx.flatten(2)).reshape(idx.shape)
+            const = torch.gather(hc[n:].flatten(2), 2, idx.flatten(2)).reshape(idx.shape)
+            hc = torch.cat([h, const])
         elif isinstance(layer, nn.AvgPool2d):
-            tape.append((name, layer, h.shape))
-            h, const = layer(h), layer(const)
+            tape.append((name, layer, hc[:n].shape))
+            hc = layer(hc)
         elif isinstance(layer, nn.Flatten):
             if layer.start_dim != 1 or layer.end_dim != -1:
                 raise UnsupportedLayer(f"layer {name!r}: only Flatten(start_dim=1) is supported")
-            tape.append((name, layer, h.shape))
-            h, const = h.flatten(1), const.flatten(1)
+            tape.append((name, layer, hc[:n].shape))
+            hc = hc.flatten(1)
         elif isinstance(layer, nn.Identity | nn.Dropout):
             if isinstance(layer, nn.Dropout) and layer.training:
                 raise UnsupportedLayer(f"layer {name!r}: dropout in training mode is random; "
@@ -94,6 +98,7 @@ def _forward(layers: list[tuple[str, nn.Module]], x: torch.Tensor
                 f"layer {name!r} ({type(layer).__name__}) is not piecewise affine in a form "
                 f"effective_weights can fold (Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, "
                 f"BatchNorm in eval mode, Flatten, Identity)")
+    const = hc[n:]
     if const.dim() != 2:
         raise UnsupportedLayer(f"the network's output must be (batch, outputs), got "
                                f"{tuple(const.shape)}")
@@ -148,7 +153,7 @@ def _backward(tape: list[tuple[str, nn.Module, object]], n_out: int, batch: int,
         elif isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
             scale = rec
         elif isinstance(layer, nn.ReLU):
-            g = g * rec.unsqueeze(1)
+            g = g.mul_(rec.unsqueeze(1)) if g.is_contiguous() else g * rec.unsqueeze(1)
         elif isinstance(layer, nn.MaxPool2d):
             shape, idx = rec
             out = g.new_zeros(b, o, shape[1], shape[2] * shape[3])
