@@ -107,15 +107,22 @@ def near_thresholds(theta: torch.Tensor, band: float,
 def layer_geometry(net: Network, setup: Setup, theta: torch.Tensor,
                    layers: Sequence[str]) -> pd.DataFrame:
     """Per grid point and hidden layer: volume element sqrt(det g), Gaussian curvature K, the
-    top eigenvalue of g and its unit eigenvector (sign chosen with top_x >= 0)."""
+    top eigenvalue of g and its unit eigenvector (sign chosen with top_x >= 0), and the largest
+    squared stretch the layer adds to the previous one (generalised eigenvalue of
+    (g_l, g_{l-1}); the first layer relative to the input's own metric)."""
     maps = geometry.layer_maps(net, setup.embedding(), tuple(layers))
     frames = []
+    with torch.no_grad():  # the input's own metric: the layer before the first
+        g_prev = geometry.pullback_metric(setup.embedding(), theta)
     for name, f in maps.items():
         with torch.no_grad():
             g = geometry.pullback_metric(f, theta)
             k = geometry.gaussian_curvature(f, theta)
         vals, vecs = geometry.metric_eigen(g)
+        stretch = geometry.relative_stretch(g, g_prev)[:, -1]
+        g_prev = g
         frames.append(pd.DataFrame({
+            "relative_stretch": stretch.numpy(),
             "layer": name, "theta1": theta[:, 0].numpy(), "theta2": theta[:, 1].numpy(),
             "volume": geometry.volume_element(g).numpy(), "curvature": k.numpy(),
             "top_eigenvalue": vals[:, -1].numpy(), "top_x": vecs[:, 0, -1].abs().numpy(),
@@ -125,7 +132,8 @@ def layer_geometry(net: Network, setup: Setup, theta: torch.Tensor,
 
 
 def summary_numbers(geom: pd.DataFrame, band: float) -> pd.DataFrame:
-    """Per layer: mean volume element near / far from the thresholds, mean |K| near / far and
+    """Per layer: mean volume element near / far from the thresholds, the same for the stretch
+    the layer adds to the previous one, mean |K| near / far and
     overall, and the alignment of the top eigenvector with the relevant axis near each
     threshold (|v . e1| near theta_1 = a only, |v . e2| near theta_2 = b only; 1 = aligned)."""
     rows = []
@@ -138,6 +146,8 @@ def summary_numbers(geom: pd.DataFrame, band: float) -> pd.DataFrame:
         rows.append({
             "layer": layer,
             "volume_near_far": vol[near].mean() / vol[~near].mean(),
+            "stretch_near_far": (d["relative_stretch"].to_numpy()[near].mean()
+                                 / d["relative_stretch"].to_numpy()[~near].mean()),
             "abs_k_near_far": absk[near].mean() / absk[~near].mean(),
             "abs_k_mean": absk.mean(),
             "align_a": d["top_x"].to_numpy()[near_a & ~near_b].mean(),

@@ -146,10 +146,12 @@ def test_summary_numbers_on_a_synthetic_geometry_with_known_answers():
     geom = pd.DataFrame({
         "layer": "h", "theta1": theta[:, 0].numpy(), "theta2": theta[:, 1].numpy(),
         "volume": np.where(near, 3.0, 1.0), "curvature": np.where(near, -2.0, 0.5),
-        "top_eigenvalue": 1.0, "top_x": np.where(near_a, 1.0, 0.0),
+        "top_eigenvalue": 1.0, "relative_stretch": np.where(near, 2.0, 1.0),
+        "top_x": np.where(near_a, 1.0, 0.0),
         "top_y": np.where(near_a, 0.0, -1.0)})
     s = gs.summary_numbers(geom, 0.1).iloc[0]
     assert s.volume_near_far == pytest.approx(3.0) and s.abs_k_near_far == pytest.approx(4.0)
+    assert s.stretch_near_far == pytest.approx(2.0)
     assert s.align_a == 1.0 and s.align_b == 1.0
 
 
