@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+_OTHER = {"x": "y", "y": "x"}
+
 #: Columns whose norm is below this fraction of the layer's largest norm are dead (zero-norm).
 DEAD_TOL = 1e-10
 
@@ -52,7 +54,8 @@ class MaximumMatch:
 
 class SubspaceMatcher:
     """Maximum and minimal eps-matches between layers ``x`` (samples, units_x) and ``y``
-    (samples, units_y), computed in the small space of one thin QR factorisation.
+    (samples, units_y), computed in the small space of one factorisation of the stacked unit
+    vectors (see :func:`_coordinates`).
 
     ``center=True`` subtracts each neuron's mean over samples first (the study's extension:
     raw ReLU vectors share a large mean component).
@@ -81,7 +84,6 @@ class SubspaceMatcher:
         norms = np.linalg.norm(r, axis=0)
         top = norms.max(initial=0.0)
         alive = norms > DEAD_TOL * top if top > 0 else np.zeros(len(norms), dtype=bool)
-        self._r = r
         self._norms = norms
         self._gram = r.T @ r
         self.alive_x = np.flatnonzero(alive[: self.n_x])
@@ -89,19 +91,20 @@ class SubspaceMatcher:
         # Every span searched is a subspace of span(X) or of span(Y). Rotating into an
         # orthonormal basis of each (exact) shrinks the factorisations to rank(X) or rank(Y)
         # rows; what lies outside is a fixed per-neuron residual added back in `_resid2`.
+        cols = {"x": r[:, : self.n_x], "y": r[:, self.n_x:]}
         self._in = {}
         self._outside2 = {}
         for b, t in (("x", "y"), ("y", "x")):
-            u = _orthonormal_basis(self._cols(b, np.arange(self.n_x if b == "x" else self.n_y)))
-            rt = self._cols(t, np.arange(self.n_y if t == "y" else self.n_x))
-            self._in[b, b] = u.T @ self._cols(b, np.arange(self.n_x if b == "x" else self.n_y))
-            self._in[b, t] = u.T @ rt
-            self._outside2[b] = np.sum((rt - u @ self._in[b, t]) ** 2, axis=0)
+            u = _svd_basis(cols[b])[0]
+            self._in[b, b] = u.T @ cols[b]
+            self._in[b, t] = u.T @ cols[t]
+            self._outside2[b] = np.sum((cols[t] - u @ self._in[b, t]) ** 2, axis=0)
 
     # -- distances --------------------------------------------------------------------------
 
-    def _cols(self, side: str, idx: np.ndarray) -> np.ndarray:
-        return self._r[:, idx if side == "x" else self.n_x + idx]
+    def _offset(self, side: str) -> int:
+        """Where ``side``'s units start in the stacked [X, Y] columns."""
+        return 0 if side == "x" else self.n_x
 
     def _resid2(self, side: str, idx: np.ndarray, basis_side: str, q: np.ndarray
                 ) -> np.ndarray:
@@ -115,12 +118,11 @@ class SubspaceMatcher:
 
     def _relative_distance(self, side: str, idx: np.ndarray, other: np.ndarray) -> np.ndarray:
         """dist(z_v, span z_other) / ||z_v|| for each v in ``idx`` of ``side``."""
-        b = "y" if side == "x" else "x"
+        b = _OTHER[side]
         if len(other) == 0:
             return np.ones(len(idx))
         q = _span(self._in[b, b][:, other])[0]
-        offset = 0 if side == "x" else self.n_x
-        return np.sqrt(self._resid2(side, idx, b, q)) / self._norms[offset + idx]
+        return np.sqrt(self._resid2(side, idx, b, q)) / self._norms[self._offset(side) + idx]
 
     def _within(self, side: str, idx: np.ndarray, other: np.ndarray, eps: float) -> np.ndarray:
         """Mask of the neurons ``idx`` of ``side`` within eps of span z_other.
@@ -132,8 +134,8 @@ class SubspaceMatcher:
         every ill-conditioned case, recomputed exactly by `_relative_distance`."""
         if len(other) == 0:
             return np.zeros(len(idx), dtype=bool)
-        ov = (0 if side == "x" else self.n_x) + idx
-        ob = (self.n_x if side == "x" else 0) + other
+        ov = self._offset(side) + idx
+        ob = self._offset(_OTHER[side]) + other
         try:
             chol = np.linalg.cholesky(self._gram[np.ix_(ob, ob)])
         except np.linalg.LinAlgError:  # rank-deficient span
@@ -242,7 +244,7 @@ class SubspaceMatcher:
                 continue
             # Not a match: continue Algorithm 1 from the rest. The other side's check against
             # span(side minus w) is already done (``stay``); the next check is that of ``s``.
-            o = "y" if s == "x" else "x"
+            o = _OTHER[s]
             rest = {s: state.members[s][state.members[s] != w], o: state.members[o][stay]}
             if len(rest[o]) == 0 or (o == side and unit not in rest[o]):
                 continue
@@ -293,12 +295,10 @@ class _MatchState:
         q, r, perm, rank = _span(a)
         if rank == a.shape[1]:
             return "qr", q, r, perm
-        u, sv, vt = np.linalg.svd(a, full_matrices=False)
-        rank = int(np.sum(sv > sv.max(initial=0.0) * max(a.shape) * np.finfo(float).eps))
-        return "svd", u[:, :rank], sv[:rank], vt
+        return "svd", *_svd_basis(a)
 
     def _initial_resid2(self, side: str) -> np.ndarray:
-        other = "y" if side == "x" else "x"
+        other = _OTHER[side]
         return self.m._resid2(side, self.members[side], other, self.factor[other][1])
 
     def _removed_direction(self, side: str, k: int) -> np.ndarray | None:
@@ -321,7 +321,7 @@ class _MatchState:
         """Delete w from ``side`` if what remains is still a match and return None; otherwise
         change nothing and return the mask of the other side's members that stay within eps of
         span(side minus w)."""
-        other = "y" if side == "x" else "x"
+        other = _OTHER[side]
         if len(self.members[side]) == 1:  # a match needs neurons on both sides
             return np.zeros(len(self.members[other]), dtype=bool)
         k = int(np.flatnonzero(self.members[side] == w)[0])
@@ -331,8 +331,8 @@ class _MatchState:
         else:
             cols = self.m._in[side, other][:, self.members[other]]
             new_resid = self.resid2[other] + (q @ cols) ** 2
-        offset = 0 if other == "x" else self.m.n_x
-        within = np.sqrt(new_resid) / self.m._norms[offset + self.members[other]] <= eps
+        norms = self.m._norms[self.m._offset(other) + self.members[other]]
+        within = np.sqrt(new_resid) / norms <= eps
         if not within.all():
             return within
         keep = self.members[side] != w
@@ -377,11 +377,12 @@ def _span(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     return q[:, :rank], r, perm, rank
 
 
-def _orthonormal_basis(a: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of span(a) over its numerical rank (SVD, LAPACK convention)."""
-    u, sv, _ = np.linalg.svd(a, full_matrices=False)
+def _svd_basis(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin SVD a = u s vt cut to the numerical rank (LAPACK convention, as
+    numpy.linalg.matrix_rank): (u[:, :rank], s[:rank], vt)."""
+    u, sv, vt = np.linalg.svd(a, full_matrices=False)
     rank = int(np.sum(sv > sv.max(initial=0.0) * max(a.shape) * np.finfo(float).eps))
-    return u[:, :rank]
+    return u[:, :rank], sv[:rank], vt
 
 
 def _check_eps(eps: float) -> None:
