@@ -378,9 +378,10 @@ def _span(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
 
 
 def _svd_basis(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thin SVD a = u s vt cut to the numerical rank (LAPACK convention, as
-    numpy.linalg.matrix_rank): (u[:, :rank], s[:rank], vt)."""
-    u, sv, vt = np.linalg.svd(a, full_matrices=False)
+    """SVD a = u s vt cut to the numerical rank (LAPACK convention, as
+    numpy.linalg.matrix_rank): (u[:, :rank], s[:rank], vt) with vt square, so that its rows
+    beyond the rank span the whole null space of a, also when a has more columns than rows."""
+    u, sv, vt = np.linalg.svd(a, full_matrices=True)
     rank = int(np.sum(sv > sv.max(initial=0.0) * max(a.shape) * np.finfo(float).eps))
     return u[:, :rank], sv[:rank], vt
 

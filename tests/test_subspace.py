@@ -183,3 +183,20 @@ def test_chapter_tables_see_a_permuted_copy_as_one_and_random_layers_as_less():
     assert len(simple) == 12 and set(simple["size"]) == {2}
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         subspace_study.mms_table(acts, ["h"], pairs, eps=[0.2, 1.5])
+
+
+def test_minimal_match_when_a_side_has_more_members_than_its_rank():
+    # 6 units in a 2-dim span: the redundancy check must see the whole null space (4-dim),
+    # which a thin SVD of the 2 x 6 coordinate block does not return
+    base = rng.normal(size=(300, 2))
+    x = base @ rng.normal(size=(2, 6))
+    y = np.hstack([base @ rng.normal(size=(2, 3)), rng.normal(size=(300, 2))])
+    fast = SubspaceMatcher(x, y)
+    for eps in (1e-6, 0.3):
+        for unit in range(6):
+            fm = fast.minimal_match(eps, unit, "x")
+            dm = direct_minimal_match(x, y, eps, unit)
+            assert (fm is None) == (dm is None)
+            if fm is not None:
+                np.testing.assert_array_equal(fm.x, dm[0])
+                np.testing.assert_array_equal(fm.y, dm[1])
