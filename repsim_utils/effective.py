@@ -34,11 +34,16 @@ class UnsupportedLayer(TypeError):
     """A layer that is not a piecewise-affine map effective_weights can express."""
 
 
-def _layers(model: nn.Module) -> tuple[list[tuple[str, nn.Module]], float, nn.Module | None]:
-    """The flat list of (name, layer), the output scale alpha, and the reference stack of a
-    :class:`Network` with alpha != 1 (f = alpha (h(x; w) - h(x; w0)))."""
+Layers = list[tuple[str, nn.Module]]
+
+
+def _layers(model: nn.Module) -> tuple[Layers, float, Layers | None]:
+    """The flat list of (name, layer), the output scale alpha, and the layers of the reference
+    stack of a :class:`Network` with alpha != 1 (f = alpha (h(x; w) - h(x; w0)))."""
     if isinstance(model, Network):
-        return list(model.layers.named_children()), model.alpha, model.reference
+        reference = (None if model.reference is None
+                     else list(model.reference.named_children()))
+        return list(model.layers.named_children()), model.alpha, reference
     if isinstance(model, nn.Sequential):
         return list(model.named_children()), 1.0, None
     raise UnsupportedLayer(f"effective_weights needs a repsim Network or an nn.Sequential, got "
@@ -189,7 +194,7 @@ def effective_weights(model: nn.Module, x: torch.Tensor, batch_size: int = 64
     for chunk in x.split(batch_size):  # bounded memory: (chunk, outputs, inputs) at a time
         w, b = _affine(layers, chunk, dense)
         if reference is not None:  # f = alpha (h(x; w) - h(x; w0)): both are affine at x
-            w_ref, b_ref = _affine(list(reference.named_children()), chunk, dense)
+            w_ref, b_ref = _affine(reference, chunk, dense)
             w, b = alpha * (w - w_ref), alpha * (b - b_ref)
         ws.append(w)
         bs.append(b)
@@ -203,13 +208,20 @@ def _affine(layers: list[tuple[str, nn.Module]], x: torch.Tensor,
     return g.reshape(len(x), const.shape[1], -1), const
 
 
+def identity_error(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, f: torch.Tensor
+                   ) -> float:
+    """max |W_eff(x) x + b_eff(x) - f(x)| over the batch, for W_eff (batch, outputs, inputs),
+    b_eff and f (batch, outputs): zero up to rounding."""
+    return float((torch.einsum("boi,bi->bo", w, x.flatten(1)) + b - f).abs().max())
+
+
 def reconstruction_error(model: nn.Module, x: torch.Tensor) -> float:
-    """max |W_eff(x) x + b_eff(x) - f(x)| over the batch: zero up to rounding."""
+    """:func:`identity_error` of ``model`` on the batch ``x``."""
     w, b = effective_weights(model, x)
     x = x.to(w.dtype)
     with torch.no_grad():
         f = model(x)
-    return float((torch.einsum("boi,bi->bo", w, x.flatten(1)) + b - f).abs().max())
+    return identity_error(w, b, x, f)
 
 
-__all__ = ["UnsupportedLayer", "effective_weights", "reconstruction_error"]
+__all__ = ["UnsupportedLayer", "effective_weights", "identity_error", "reconstruction_error"]

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from . import class_structure as cs
 from .data import Dataset
-from .effective import effective_weights
+from .effective import effective_weights, identity_error
 from .training import progress_enabled
 from .zoo import Trained
 
@@ -39,16 +39,16 @@ def probe_set(data: Dataset, per_class: int, seed: int = 0) -> tuple[torch.Tenso
 
 
 def weights_at(run: Trained, epoch: int, x: torch.Tensor
-               ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(W_eff flattened to (samples, outputs * inputs), b_eff (samples, outputs), the identity
-    error max |W_eff x + b_eff - f(x)|) of ``run`` at checkpoint ``epoch``, in float64."""
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(W_eff flattened to (samples, outputs * inputs), b_eff and f(x) (samples, outputs), the
+    identity error max |W_eff x + b_eff - f(x)|) of ``run`` at checkpoint ``epoch``, in
+    float64."""
     net = run.at(epoch).double()
     x = x.double()
     w, b = effective_weights(net, x)
     with torch.no_grad():
         f = net(x)
-    err = float((torch.einsum("boi,bi->bo", w, x.flatten(1)) + b - f).abs().max())
-    return w.flatten(1).numpy(), b.numpy(), err
+    return w.flatten(1).numpy(), b.numpy(), f.numpy(), identity_error(w, b, x, f)
 
 
 def effective_table(runs: dict[str, Trained], x: torch.Tensor, y: torch.Tensor,
@@ -62,12 +62,10 @@ def effective_table(runs: dict[str, Trained], x: torch.Tensor, y: torch.Tensor,
     jobs = [(name, run, e) for name, run in runs.items() for e in sorted(run.checkpoints)]
     for name, run, epoch in tqdm(jobs, desc="effective weights", file=sys.stderr,
                                  disable=not progress_enabled()):
-        w, b, err = weights_at(run, epoch, x)
+        w, b, f, err = weights_at(run, epoch, x)
         flat[name, epoch] = w
         intra, inter = cs.class_cosines(w, labels)
         intra_c, inter_c = cs.class_cosines(w, labels, center=True)
-        with torch.no_grad():
-            f = run.at(epoch).double()(x.double()).numpy()
         acc = next(h["test_acc"] for h in run.history if h["epoch"] == epoch)
         rows.append({
             "network": name, "seed": run.seed, "epoch": epoch, "test_acc": acc,
