@@ -95,28 +95,37 @@ def grid(n: int, lo: float = -1.0, hi: float = 1.0) -> torch.Tensor:
     return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
 
 
-def near_thresholds(theta: torch.Tensor, band: float,
+def near_thresholds(theta: np.ndarray | torch.Tensor, band: float,
                     thresholds: tuple[float, float] = GATE_THRESHOLDS
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of the points within ``band`` of the threshold line theta_1 = a, and of
-    theta_2 = b."""
-    t = theta.numpy()
+    """Masks of the points theta (points, 2) within ``band`` of the threshold line
+    theta_1 = a, and of theta_2 = b."""
+    t = np.asarray(theta)
     return np.abs(t[:, 0] - thresholds[0]) < band, np.abs(t[:, 1] - thresholds[1]) < band
 
 
-def layer_geometry(net: Network, setup: Setup, theta: torch.Tensor,
-                   layers: Sequence[str]) -> pd.DataFrame:
-    """Per grid point and hidden layer: volume element sqrt(det g), Gaussian curvature K, the
-    top eigenvalue of g and its unit eigenvector (sign chosen with top_x >= 0), and the largest
-    squared stretch the layer adds to the previous one (generalised eigenvalue of
-    (g_l, g_{l-1}); the first layer relative to the input's own metric)."""
+def layer_metrics(net: Network, setup: Setup, theta: torch.Tensor, layers: Sequence[str]
+                  ) -> dict[str, torch.Tensor]:
+    """The pullback metric (points, 2, 2) of each layer at the points theta."""
     maps = geometry.layer_maps(net, setup.embedding(), tuple(layers))
+    with torch.no_grad():
+        return {name: geometry.pullback_metric(f, theta) for name, f in maps.items()}
+
+
+def layer_geometry(net: Network, setup: Setup, theta: torch.Tensor,
+                   metrics: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """Per grid point and hidden layer of ``metrics`` (from :func:`layer_metrics`): volume
+    element sqrt(det g), Gaussian curvature K, the top eigenvalue of g and its unit
+    eigenvector (sign chosen with top_x >= 0), and the largest squared stretch the layer adds
+    to the previous one (generalised eigenvalue of (g_l, g_{l-1}); the first layer relative to
+    the input's own metric)."""
+    maps = geometry.layer_maps(net, setup.embedding(), tuple(metrics))
     frames = []
     with torch.no_grad():  # the input's own metric: the layer before the first
         g_prev = geometry.pullback_metric(setup.embedding(), theta)
     for name, f in maps.items():
+        g = metrics[name]
         with torch.no_grad():
-            g = geometry.pullback_metric(f, theta)
             k = geometry.gaussian_curvature(f, theta)
         vals, vecs = geometry.metric_eigen(g)
         stretch = geometry.relative_stretch(g, g_prev)[:, -1]
@@ -138,8 +147,7 @@ def summary_numbers(geom: pd.DataFrame, band: float) -> pd.DataFrame:
     threshold (|v . e1| near theta_1 = a only, |v . e2| near theta_2 = b only; 1 = aligned)."""
     rows = []
     for layer, d in geom.groupby("layer", sort=False):
-        theta = torch.tensor(d[["theta1", "theta2"]].to_numpy())
-        near_a, near_b = near_thresholds(theta, band)
+        near_a, near_b = near_thresholds(d[["theta1", "theta2"]].to_numpy(), band)
         near = near_a | near_b
         absk = d["curvature"].abs().to_numpy()
         vol = d["volume"].to_numpy()
@@ -162,16 +170,11 @@ def weight_change(net: Network, init: Network) -> float:
     return float((w - w0).norm() / w0.norm())
 
 
-def metric_change(net: Network, init: Network, setup: Setup, theta: torch.Tensor,
-                  layer: str) -> float:
-    """mean ||g - g0||_F / mean ||g0||_F over the grid, for one layer."""
-    gs = []
-    for model in (net, init):
-        f = geometry.layer_maps(model, setup.embedding(), (layer,))[layer]
-        with torch.no_grad():
-            gs.append(geometry.pullback_metric(f, theta))
-    diff = torch.linalg.matrix_norm(gs[0] - gs[1]).mean()
-    return float(diff / torch.linalg.matrix_norm(gs[1]).mean())
+def metric_change(g: torch.Tensor, g0: torch.Tensor) -> float:
+    """mean ||g - g0||_F / mean ||g0||_F over the points: how far a layer's metric moved from
+    its initialisation ``g0``."""
+    diff = torch.linalg.matrix_norm(g - g0).mean()
+    return float(diff / torch.linalg.matrix_norm(g0).mean())
 
 
 def accuracy_on(net: Network, setup: Setup, theta: torch.Tensor) -> float:
@@ -215,11 +218,13 @@ def study(setup: Setup, seeds: Sequence[int], theta: torch.Tensor, band: float,
                                 disable=not progress_enabled()):
         net, init = setup.network(condition, seed)
         row = {"condition": condition, "seed": seed, "weight_change": weight_change(net, init)}
-        row |= {f"metric_change_{la}": metric_change(net, init, setup, theta, la)
+        metrics = layer_metrics(net, setup, theta, layers)
+        init_metrics = metrics if init is net else layer_metrics(init, setup, theta, layers)
+        row |= {f"metric_change_{la}": metric_change(metrics[la], init_metrics[la])
                 for la in layers}
         row |= generalisation(net, setup, n_heldout, band, seed=seed)
         regime.append(row)
-        geom = layer_geometry(net, setup, theta, layers)
+        geom = layer_geometry(net, setup, theta, metrics)
         sums.append(summary_numbers(geom, band).assign(condition=condition, seed=seed))
         geoms.append(geom.assign(condition=condition, seed=seed))
     return pd.DataFrame(regime), pd.concat(geoms, ignore_index=True), pd.concat(

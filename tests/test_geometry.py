@@ -165,7 +165,8 @@ def test_setup_conditions_regimes_and_heldout_sets():
     assert setup.recipe("rich + noise").train.input_noise == setup.noise
     net, init = setup.network("untrained", 0)
     assert gs.weight_change(net, init) == 0.0
-    assert gs.metric_change(net, init, setup, gs.grid(5), "act1") == 0.0
+    g, g0 = (gs.layer_metrics(m, setup, gs.grid(5), ("act1",))["act1"] for m in (net, init))
+    assert gs.metric_change(g, g0) == 0.0
     trained_net, trained_init = setup.network("rich", 0)
     assert gs.weight_change(trained_net, trained_init) > 0
     acc = gs.generalisation(trained_net, setup, 100, 0.1)
