@@ -36,8 +36,8 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_jsonable)
+    """Write ``obj`` as indented, strict JSON (NaN and Infinity are refused), atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_jsonable, allow_nan=False)
     with atomic_open(path, "w") as f:
         f.write(text + "\n")
 

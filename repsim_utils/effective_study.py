@@ -1,9 +1,13 @@
 """The effective-weights chapter's pipeline (Ye 2025): class structure of W_eff(x) over
-training checkpoints, as a tidy table (one row per network and checkpoint), built on
-:mod:`repsim_utils.effective` and :mod:`repsim_utils.class_structure`."""
+training checkpoints, beside the same measures on the raw inputs and on the last hidden layer;
+the similarity of W_eff(x) between networks trained from different seeds, for the same input;
+the claims the chapter tests and their verdicts. Built on :mod:`repsim_utils.effective`,
+:mod:`repsim_utils.class_structure`, :mod:`repsim_utils.stats` and :mod:`repsim_utils.verdicts`.
+"""
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
 
@@ -14,10 +18,19 @@ from sklearn.decomposition import PCA
 from tqdm import tqdm
 
 from . import class_structure as cs
+from . import stats
+from .activations import activations
 from .data import Dataset
 from .effective import effective_weights, identity_error
+from .models import Network
+from .pairs import TRAINED, UNTRAINED, pair_arrays
 from .training import progress_enabled
+from .verdicts import Claim, Reference, Rule, Verdict
 from .zoo import Trained
+
+W_EFF = "W_eff(x)"
+HIDDEN = "last hidden layer"
+RAW_INPUT = "raw input x"
 
 
 def probe_set(data: Dataset, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,12 +51,12 @@ def probe_set(data: Dataset, per_class: int, seed: int = 0) -> tuple[torch.Tenso
     return x[pick], y[pick]
 
 
-def weights_at(run: Trained, epoch: int, x: torch.Tensor
+def weights_at(run: Trained | Network, epoch: int, x: torch.Tensor
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(W_eff flattened to (samples, outputs * inputs), b_eff and f(x) (samples, outputs), the
-    identity error max |W_eff x + b_eff - f(x)|) of ``run`` at checkpoint ``epoch``, in
-    float64."""
-    net = run.at(epoch).double()
+    identity error max |W_eff x + b_eff - f(x)|) of ``run`` at checkpoint ``epoch`` (or of an
+    untrained network), in float64."""
+    net = (run.at(epoch) if isinstance(run, Trained) else copy.deepcopy(run)).double().eval()
     x = x.double()
     w, b = effective_weights(net, x)
     with torch.no_grad():
@@ -53,10 +66,10 @@ def weights_at(run: Trained, epoch: int, x: torch.Tensor
 
 def effective_table(runs: dict[str, Trained], x: torch.Tensor, y: torch.Tensor,
                     k: int = 5) -> tuple[pd.DataFrame, dict[tuple[str, int], np.ndarray]]:
-    """Per (network, checkpoint): test accuracy, raw and centred within/between-class cosine of
-    W_eff(x), distance ratio, silhouette, k-NN accuracy from W_eff(x), the share of the output
-    carried by b_eff (mean ||b_eff|| / mean ||f||) and the identity error. Also returns the
-    flattened W_eff per (network, epoch), for embeddings."""
+    """Per (network, checkpoint, representation): every class-structure measure
+    (:func:`class_structure.measures`) of W_eff(x) and of the last hidden layer, the test
+    accuracy, the share of the output carried by b_eff (mean ||b_eff|| / mean ||f||) and the
+    identity error. Also returns the flattened W_eff per (network, epoch)."""
     labels = y.numpy()
     rows, flat = [], {}
     jobs = [(name, run, e) for name, run in runs.items() for e in sorted(run.checkpoints)]
@@ -64,20 +77,60 @@ def effective_table(runs: dict[str, Trained], x: torch.Tensor, y: torch.Tensor,
                                  disable=not progress_enabled()):
         w, b, f, err = weights_at(run, epoch, x)
         flat[name, epoch] = w
-        intra, inter = cs.class_cosines(w, labels)
-        intra_c, inter_c = cs.class_cosines(w, labels, center=True)
+        net = run.at(epoch)
+        hidden = activations(net, x, [net.hidden[-1]], dtype=np.float64)[net.hidden[-1]]
         acc = next(h["test_acc"] for h in run.history if h["epoch"] == epoch)
-        rows.append({
-            "network": name, "seed": run.seed, "epoch": epoch, "test_acc": acc,
-            "cos_intra": intra, "cos_inter": inter,
-            "cos_intra_centred": intra_c, "cos_inter_centred": inter_c,
-            "distance_ratio": cs.distance_ratio(w, labels),
-            "silhouette": cs.silhouette(w, labels),
-            "knn": cs.knn_accuracy(w, labels, k=k),
+        common = {"network": name, "seed": run.seed, "epoch": epoch, "test_acc": acc}
+        rows.append(common | {"representation": W_EFF} | cs.measures(w, labels, k) | {
             "bias_share": float(np.linalg.norm(b, axis=1).mean()
                                 / np.linalg.norm(f, axis=1).mean()),
             "identity_error": err})
+        rows.append(common | {"representation": HIDDEN} | cs.measures(hidden, labels, k))
     return pd.DataFrame(rows), flat
+
+
+def map_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over inputs i of cos(a_i, b_i): how alike two networks' flattened maps W_eff(x_i)
+    are for the same input (1: the same map up to scale). No alignment is needed: both live
+    in (outputs x inputs)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"need two (inputs, features) arrays of one shape, got {a.shape} and "
+                         f"{b.shape}")
+    num = (a * b).sum(1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    if np.any(den == 0):
+        raise ValueError("a zero map has no direction: cosine undefined")
+    return float((num / den).mean())
+
+
+def cross_seed_table(trained: Sequence[Trained], untrained: Sequence[Network], x: torch.Tensor,
+                     flat: dict[tuple[str, int], np.ndarray], names: Sequence[str],
+                     seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pairs, trend). ``pairs``: per pair of networks (every two trained ones ``t{i}``,
+    ``t{j}``, and each with its untrained baseline ``u{i}``), the map similarity of their
+    final W_eff(x) on the same inputs, and the null with the second network's inputs
+    shuffled. ``trend``: per pair of trained networks and checkpoint, the similarity when both
+    are at that epoch (epoch 0: two untrained networks). ``names[i]`` keys ``flat``."""
+    n = len(trained)
+    final = {i: flat[names[i], max(trained[i].checkpoints)] for i in range(n)}
+    base = {i: weights_at(u, 0, x)[0] for i, u in enumerate(untrained)}
+    perm = np.random.default_rng(seed).permutation(len(x))
+    rows = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            rows.append({"net_a": f"t{i}", "net_b": f"t{j}", "kind": TRAINED,
+                         "similarity": map_similarity(final[i], final[j]),
+                         "similarity_null": map_similarity(final[i], final[j][perm])})
+        rows.append({"net_a": f"t{i}", "net_b": f"u{i}", "kind": UNTRAINED,
+                     "similarity": map_similarity(final[i], base[i]),
+                     "similarity_null": map_similarity(final[i], base[i][perm])})
+    trend = [{"net_a": f"t{i}", "net_b": f"t{j}", "epoch": e,
+              "similarity": map_similarity(flat[names[i], e], flat[names[j], e])}
+             for i in range(n) for j in range(i + 1, n)
+             for e in sorted(set(trained[i].checkpoints) & set(trained[j].checkpoints))]
+    return pd.DataFrame(rows), pd.DataFrame(trend)
 
 
 def joint_embedding(arrays: Sequence[np.ndarray], normalise: bool = True, seed: int = 0
@@ -99,3 +152,73 @@ def class_templates(w: np.ndarray, labels: np.ndarray, n_out: int) -> np.ndarray
     w = w.reshape(len(w), n_out, -1)
     classes = np.unique(labels)
     return np.stack([w[labels == c, int(c)].mean(axis=0) for c in classes])
+
+
+# ---------------------------------------------------------------------------------------------
+# claims and verdicts
+
+PAPER = "ye2025linear"
+
+CLAIMS = {c.id: c for c in [
+    Claim("same_class_converge", PAPER,
+          "Same-class effective weights converge over training",
+          "centred within-class cosine of W_eff(x), end of training minus initialisation",
+          Rule("above", 0.0)),
+    Claim("classes_diverge", PAPER, "Different-class effective weights diverge",
+          "cosine between class means of the unit-normalised W_eff(x), end of training minus "
+          "initialisation (a fall is divergence)", Rule("below", 0.0)),
+    Claim("class_specific", PAPER,
+          "W_eff(x) becomes class-specific: more class structure than the raw input and than at "
+          "initialisation",
+          "silhouette of W_eff(x) after training minus the larger of the raw input's and "
+          "W_eff(x)'s at initialisation", Rule("above", 0.0)),
+    Claim("seeds_converge", "study",
+          "Effective weights of networks trained from different seeds converge to similar maps "
+          "for the same input",
+          "mean cosine of W_eff(x) between two networks for the same input, trained vs trained "
+          "minus trained vs untrained", Rule("above", 0.0)),
+]}
+
+
+def verdicts(table: pd.DataFrame, raw: dict[str, float], cross: pd.DataFrame, n: int,
+             **kwargs) -> list[Verdict]:
+    """The chapter's verdicts (see :data:`CLAIMS`) from the per-network table of one bias
+    setting (W_eff rows, networks in seed order), the raw-input measures and the cross-seed
+    pair table; intervals resample networks."""
+    w = table[table.representation == W_EFF]
+    first = w[w.epoch == w.epoch.min()].sort_values("seed")
+    last = w[w.epoch == w.epoch.max()].sort_values("seed")
+    if len(first) != n or len(last) != n:
+        raise ValueError(f"need one W_eff row per network at the first and last checkpoint, "
+                         f"got {len(first)} and {len(last)} for {n} networks")
+
+    def col(frame: pd.DataFrame, name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype=np.float64)
+
+    def mean(values: np.ndarray) -> stats.Estimate:
+        return stats.mean_over_networks(values, **kwargs)
+
+    out = [
+        CLAIMS["same_class_converge"].judge(
+            mean(col(last, "cos_intra_centred") - col(first, "cos_intra_centred")),
+            Reference.of("at initialisation", mean(col(first, "cos_intra_centred")))),
+        CLAIMS["classes_diverge"].judge(
+            mean(col(last, "class_mean_cos") - col(first, "class_mean_cos")),
+            Reference.of("at initialisation", mean(col(first, "class_mean_cos"))),
+            Reference("raw input x", raw["class_mean_cos"])),
+        CLAIMS["class_specific"].judge(
+            mean(col(last, "silhouette") - np.maximum(col(first, "silhouette"),
+                                                      raw["silhouette"])),
+            Reference.of("W_eff(x) at initialisation", mean(col(first, "silhouette"))),
+            Reference("raw input x", raw["silhouette"])),
+    ]
+    tt, tu = pair_arrays(cross, "similarity", n)
+    null_tt, _ = pair_arrays(cross, "similarity_null", n)
+    c = stats.compare(tt, tu, **kwargs)
+    out.append(CLAIMS["seeds_converge"].judge(
+        c.effect, Reference.of("trained vs untrained", c.untrained),
+        Reference.of("inputs of the second network shuffled",
+                     stats.over_networks(null_tt, n, True, **kwargs)),
+        note=f"Trained vs trained: {c.trained.value:.3g} [{c.trained.low:.3g}, "
+             f"{c.trained.high:.3g}]."))
+    return out

@@ -136,8 +136,18 @@ class Match:
 
     @property
     def mean(self) -> float:
-        """Mean similarity over matched units (dead units are reported in ``dead_a``)."""
+        """Mean similarity over all units of A, a dead or unmatched unit counting 0 (Li et al.
+        2016 count them as unmatched); 0 for a layer without matched units."""
+        return float(np.where(self.matched, self.value, 0.0).mean())
+
+    @property
+    def mean_matched(self) -> float:
+        """Mean similarity over the matched units only (NaN when none is matched)."""
         return float(self.value[self.matched].mean()) if self.matched.any() else float("nan")
+
+    def quantile(self, q: float) -> float:
+        """Quantile ``q`` of the per-unit similarity, dead or unmatched units counting 0."""
+        return float(np.quantile(np.where(self.matched, self.value, 0.0), q))
 
     def sorted_values(self) -> np.ndarray:
         """Matched similarities sorted in descending order (the paper's per-layer curve)."""
@@ -275,9 +285,12 @@ def top_pairs(sim: np.ndarray, k: int) -> list[tuple[int, int]]:
 class SparsePrediction:
     """Held-out quality of L1-penalised linear maps predicting every unit of B from all of A.
 
-    ``error[k]``: mean over predicted units of held-out MSE / held-out variance at ``alphas[k]``;
-    ``nonzero[k]``: mean number of non-zero weights per predicted unit; ``weights[k]``:
-    (units_b_alive, units_a) coefficients; ``targets``: indices of the predicted (alive) units.
+    Inputs and targets are standardised on the fitting half, so one penalty means the same for
+    every unit. ``error[k]``: mean over predicted units of held-out MSE / held-out variance at
+    ``alphas[k]``; ``nonzero[k]``: mean number of non-zero weights per predicted unit;
+    ``weights[k]``: (units_b_alive, units_a) coefficients (standardised units, a copy per
+    penalty); ``targets``: indices of the predicted (alive) units; ``dense_error``: the same
+    error for the unpenalised least-squares map (the reference a sparse map is compared with).
     """
 
     alphas: np.ndarray
@@ -285,6 +298,7 @@ class SparsePrediction:
     nonzero: np.ndarray
     weights: list[np.ndarray]
     targets: np.ndarray
+    dense_error: float
 
     def sparsest_within(self, tolerance: float) -> int:
         """Index of the largest penalty whose error is within ``tolerance`` (absolute, in units
@@ -292,43 +306,76 @@ class SparsePrediction:
         ok = np.flatnonzero(self.error <= self.error.min() + tolerance)
         return int(ok[np.argmax(self.alphas[ok])])
 
+    def error_with_at_most(self, n_weights: float) -> float:
+        """The best held-out error among maps using at most ``n_weights`` weights per unit on
+        average; the empty map (error 1, predicting each unit by its mean) always qualifies."""
+        ok = self.nonzero <= n_weights
+        return float(min(1.0, self.error[ok].min())) if ok.any() else 1.0
+
+
+def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    return perm[: n // 2], perm[n // 2:]
+
 
 def sparse_prediction(a: np.ndarray, b: np.ndarray, alphas: Sequence[float],
-                      seed: int = 0, max_iter: int = 5000) -> SparsePrediction:
-    """Predict each unit of ``b`` from all units of ``a``: scikit-learn's ``Lasso`` with
-    intercept, objective (1 / 2n) ||y - X w - c||^2 + alpha ||w||_1, fitted on a random half of
-    the samples (``seed``) and scored on the other half, for each penalty in ``alphas``.
+                      seed: int = 0, max_iter: int = 5000, tol: float = 1e-7,
+                      n_targets: int | None = None) -> SparsePrediction:
+    """Predict each unit of ``b`` from all units of ``a`` (Li et al. 2016, few-to-one).
+
+    scikit-learn's ``Lasso`` with intercept, objective (1 / 2n) ||y - X w - c||^2 +
+    alpha ||w||_1, on inputs and targets standardised with the fitting half's mean and standard
+    deviation; fitted on a random half of the samples (``seed``) and scored on the other half,
+    for each penalty in ``alphas`` (warm-started from the sparsest), beside the dense
+    least-squares map. ``tol`` is scikit-learn's duality-gap tolerance (relative to ||y||^2):
+    at its default of 1e-4 a warm start from the previous penalty often already passes it, and
+    the smaller penalty would silently keep the previous map. ``n_targets`` predicts only that
+    many alive units of ``b``, drawn with ``seed`` (the error is a mean over units).
     """
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Lasso
+    from sklearn.preprocessing import StandardScaler
 
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if len(a) != len(b):
         raise ValueError(f"a and b must have the same samples, got {len(a)} and {len(b)}")
-    perm = np.random.default_rng(seed).permutation(len(a))
-    fit, test = perm[: len(a) // 2], perm[len(a) // 2:]
+    if min(alphas, default=-1) <= 0:
+        raise ValueError(f"penalties must be > 0 (the dense map is computed separately), got "
+                         f"{list(alphas)}")
+    fit, test = _halves(len(a), seed)
     targets = np.setdiff1d(np.arange(b.shape[1]), dead_units(b[test]))
     targets = np.setdiff1d(targets, dead_units(b[fit]))
-    yfit, ytest = b[fit][:, targets], b[test][:, targets]
+    if n_targets is not None and n_targets < len(targets):
+        targets = np.sort(np.random.default_rng(seed).choice(targets, n_targets, replace=False))
+    xs, ys = StandardScaler().fit(a[fit]), StandardScaler().fit(b[fit][:, targets])
+    xfit, xtest = xs.transform(a[fit]), xs.transform(a[test])
+    yfit, ytest = ys.transform(b[fit][:, targets]), ys.transform(b[test][:, targets])
     var = ytest.var(0)
+
+    def error(pred: np.ndarray) -> float:
+        return float(np.mean(((pred - ytest) ** 2).mean(0) / var))
+
+    design = np.hstack([xfit, np.ones((len(xfit), 1))])
+    dense = np.linalg.lstsq(design, yfit, rcond=None)[0]
+    dense_error = error(np.hstack([xtest, np.ones((len(xtest), 1))]) @ dense)
     descending = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
     errors, nonzero, weights = [], [], []
-    model = Lasso(alpha=float(descending[0]), max_iter=max_iter, warm_start=True)
+    model = Lasso(alpha=float(descending[0]), max_iter=max_iter, tol=tol, warm_start=True)
     for alpha in descending:  # warm start from the sparsest solution
         model.set_params(alpha=float(alpha))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(a[fit], yfit)
-        coef = model.coef_.reshape(len(targets), a.shape[1])
-        pred = model.predict(a[test]).reshape(len(test), len(targets))
-        errors.append(float(np.mean(((pred - ytest) ** 2).mean(0) / var)))
+            model.fit(xfit, yfit)
+        # a copy: the warm-started model reuses (and overwrites) its coefficient array
+        coef = model.coef_.reshape(len(targets), a.shape[1]).copy()
+        errors.append(error(model.predict(xtest).reshape(len(test), len(targets))))
         nonzero.append(float(np.mean((coef != 0).sum(1))))
         weights.append(coef)
     return SparsePrediction(descending[::-1], np.array(errors[::-1]), np.array(nonzero[::-1]),
-                            weights[::-1], targets)
+                            weights[::-1], targets, dense_error)
 
 
 # ---------------------------------------------------------------------------------------------

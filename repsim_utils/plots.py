@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
@@ -109,4 +111,45 @@ def cluster_matrix(corr: np.ndarray, labels: np.ndarray, n_a: int) -> Figure:
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, shrink=0.7)
+    return fig
+
+
+def interval_table(summary: pd.DataFrame, precision: int = 3) -> Any:
+    """A styled table of a comparison summary (columns ``trained``, ``untrained``, ``effect``
+    with ``_low``/``_high`` interval ends, ``p_value``): each value with its 95% interval."""
+    out = summary.drop(columns=[c for c in summary.columns
+                                if c.endswith(("_low", "_high")) or c == "p_value"]).copy()
+    for col in ("trained", "untrained", "effect"):
+        if col in summary:
+            out[col] = [f"{v:.{precision}f} [{lo:.{precision}f}, {hi:.{precision}f}]"
+                        for v, lo, hi in summary[[col, f"{col}_low", f"{col}_high"]].to_numpy()]
+    if "p_value" in summary:
+        out["p (effect = 0)"] = summary["p_value"].map(lambda p: f"{p:.3g}")
+    return out.rename(columns={"trained": "trained vs trained", "untrained":
+                               "trained vs untrained", "effect": "effect"}).style.hide(
+        axis="index")
+
+
+def interval_plot(summary: pd.DataFrame, x: str, panels: str, ylabel: str,
+                  kinds: Sequence[tuple[str, str]] = (("trained", "trained vs trained"),
+                                                      ("untrained", "trained vs untrained")),
+                  size: float = 3.4) -> Figure:
+    """One panel per value of ``panels``: each kind's value at each ``x`` with its interval as
+    an error bar (``<kind>_low``, ``<kind>_high`` columns)."""
+    names = list(dict.fromkeys(summary[panels]))
+    fig, axes = plt.subplots(1, len(names), figsize=(size * len(names), size * 0.9),
+                             squeeze=False, sharey=True)
+    for ax, name in zip(axes[0], names, strict=True):
+        d = summary[summary[panels] == name]
+        pos = np.arange(len(d))
+        for k, (col, label) in enumerate(kinds):
+            v = d[col].to_numpy()
+            err = np.stack([v - d[f"{col}_low"].to_numpy(), d[f"{col}_high"].to_numpy() - v])
+            ax.errorbar(pos + 0.08 * (2 * k - 1), v, yerr=err, fmt="o-", capsize=3,
+                        label=label, color=f"C{k}")
+        ax.set_xticks(pos, d[x].tolist())
+        ax.set_title(str(name), fontsize=10)
+        ax.set_xlabel(x)
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, -1].legend(fontsize=8)
     return fig

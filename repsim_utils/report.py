@@ -5,7 +5,12 @@
 - ``report.number(key, value)`` glues the value for the book (myst-nb ``glue``) and records it in
   the run's results, which the driver writes to ``<chapter>__<run>.json``;
 - ``report.figure(fig, name, caption)`` shows the figure, glues it and saves it as a PNG for
-  numbered references.
+  numbered references;
+- ``report.verdict(v)`` records a computed :class:`~repsim_utils.verdicts.Verdict` under
+  ``verdicts``; ``report.show_verdicts()`` shows them as a table and generated sentences.
+
+Results are strict JSON: a non-finite number is refused, and a table cell without a value is
+written as ``null`` only when the table names why (``nulls=``).
 
 The driver tells the kernel where to write through environment variables (``REPSIM_RESULTS``,
 ``REPSIM_FIGURES``); run by hand, a notebook simply keeps its results in memory. Results are
@@ -21,6 +26,7 @@ from typing import Any
 
 from .atomic import atomic_open, write_json
 from .provenance import git_commit, machine, versions
+from .verdicts import Verdict
 
 RESULTS_ENV = "REPSIM_RESULTS"
 FIGURES_ENV = "REPSIM_FIGURES"
@@ -40,6 +46,8 @@ class Report:
         self.params = dict(params)
         self.results: dict[str, Any] = {}
         self.figures: dict[str, str] = {}
+        self.verdicts: list[Verdict] = []
+        self.null_reasons: dict[str, str] = {}
         self._kinds: dict[str, str] = {}
         results_path = os.environ.get(RESULTS_ENV)
         figures_dir = os.environ.get(FIGURES_ENV)
@@ -67,13 +75,58 @@ class Report:
         self._flush()
         return value
 
-    def table(self, key: str, frame: Any) -> Any:
-        """Record a pandas DataFrame (as records) and glue it for other pages."""
+    def table(self, key: str, frame: Any, nulls: str | None = None) -> Any:
+        """Record a pandas DataFrame (as records) and glue it for other pages.
+
+        Missing or non-finite cells are written as JSON ``null``; a table that has any must say
+        why in ``nulls`` (recorded under ``null_reasons``), otherwise it is refused."""
+        import numpy as np
+
+        records = frame.reset_index().to_dict(orient="records")
+        missing = [(i, k) for i, r in enumerate(records) for k, v in r.items()
+                   if isinstance(v, float | np.floating) and not math.isfinite(v)]
+        if missing and not nulls:
+            i, k = missing[0]
+            raise ValueError(f"table {key!r} has {len(missing)} missing or non-finite cells "
+                             f"(first: row {i}, column {k!r}); say why with nulls='...'")
+        for i, k in missing:
+            records[i][k] = None
         self._claim(key, "table")
-        self.results[key] = frame.reset_index().to_dict(orient="records")
+        if missing:
+            self.null_reasons[key] = str(nulls)
+        self.results[key] = records
         self._glue(key, frame, display=False)
         self._flush()
         return frame
+
+    def verdict(self, verdict: Verdict) -> Verdict:
+        """Record a computed verdict (one per claim id) in the results' ``verdicts``."""
+        if any(v.claim.id == verdict.claim.id for v in self.verdicts):
+            raise ValueError(f"verdict {verdict.claim.id!r} is already recorded in this run")
+        self.verdicts.append(verdict)
+        self._flush()
+        return verdict
+
+    def verdict_frame(self) -> Any:
+        """The recorded verdicts as a DataFrame (claim, statistic, value, CI, outcome...)."""
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "claim": v.claim.claim, "statistic": v.claim.statistic,
+            "value": v.estimate.value, "95% CI": f"[{v.estimate.low:.3g}, {v.estimate.high:.3g}]",
+            "baseline": v.baseline.text() if v.baseline else "",
+            "null": v.null.text() if v.null else "", "outcome": v.outcome,
+            "rule": v.claim.rule.describe()} for v in self.verdicts])
+
+    def show_verdicts(self) -> None:
+        """Display the verdict table and one generated sentence per verdict."""
+        from IPython.display import Markdown, display
+
+        if not self.verdicts:
+            display(Markdown("No claim was tested in this run."))
+            return
+        display(self.verdict_frame().style.format({"value": "{:.3g}"}).hide(axis="index"))
+        display(Markdown("\n".join(f"- {v.sentence()}" for v in self.verdicts)))
 
     def figure(self, fig: Any, name: str, caption: str) -> None:
         """Show ``fig`` with its caption, glue it, and save it as ``<name>.png``."""
@@ -120,6 +173,7 @@ class Report:
         if self._results_path is None:
             return
         write_json(self._results_path, {
-            "chapter": self.chapter, "results": self.results, "figures": self.figures,
-            **self.provenance,
+            "chapter": self.chapter, "parameters": self.params, "results": self.results,
+            "figures": self.figures, "verdicts": [v.as_dict() for v in self.verdicts],
+            "null_reasons": self.null_reasons, **self.provenance,
         })

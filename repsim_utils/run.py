@@ -257,7 +257,11 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
         "chapter": plan.chapter, "run": plan.run, "title": plan.title, "profile": profile,
         "parameters": plan.params, "wall_time_s": round(wall, 2),
         "commit": git_commit(), "versions": versions(), "machine": machine(),
+        # every value the notebook ran with, defaults included (``parameters``: the run
+        # table's and the command line's)
+        "resolved_parameters": partial.get("parameters", {}),
         "results": partial.get("results", {}), "figures": partial.get("figures", {}),
+        "verdicts": partial.get("verdicts", []), "null_reasons": partial.get("null_reasons", {}),
     }
     # Publish: figures first, then the notebook and results, each atomically.
     if figures.exists():

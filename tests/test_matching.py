@@ -34,7 +34,9 @@ def test_dead_units_are_nan_and_reported_not_matched():
     for match in (matching.semi_match(corr), matching.bipartite_match(corr)):
         assert match.dead_a.tolist() == [1] and match.partner[1] == -1
         assert np.isnan(match.value[1]) and match.matched.sum() == 3
-        assert match.mean == pytest.approx(1.0)
+        assert match.mean_matched == pytest.approx(1.0)
+        assert match.mean == pytest.approx(0.75)  # the dead unit counts as unmatched (0)
+        assert match.quantile(0.0) == 0.0 and match.quantile(1.0) == pytest.approx(1.0)
 
 
 def _permuted_copy(net, perm):
@@ -90,6 +92,27 @@ def test_few_to_one_code_is_found_with_few_weights():
     assert pred.error[k] < 0.05
     assert pred.nonzero[k] <= 2.5  # the handful of units that carry each target
     np.testing.assert_array_equal(np.flatnonzero(pred.weights[k][0]), [0, 1])
+    assert pred.dense_error < 1e-6
+    assert pred.error_with_at_most(2.5) < 0.05 and pred.error_with_at_most(0.0) == 1.0
+
+
+def test_stored_sparse_weights_equal_a_fresh_fit_at_each_penalty():
+    """The warm-started model reuses its coefficient array: each penalty must keep a copy."""
+    from sklearn.linear_model import Lasso
+    from sklearn.preprocessing import StandardScaler
+
+    a = rng.normal(size=(600, 12)) * rng.uniform(0.1, 10, 12)  # very different unit scales
+    b = np.stack([a[:, 0] * 3 + a[:, 4], a[:, 2] - a[:, 7] * 0.1 + rng.normal(size=600)], 1)
+    alphas = [1e-3, 1e-2, 1e-1, 0.5]
+    pred = matching.sparse_prediction(a, b, alphas, seed=3)
+    fit, _ = matching._halves(len(a), 3)
+    x = StandardScaler().fit_transform(a[fit])
+    y = StandardScaler().fit_transform(b[fit])
+    for k, alpha in enumerate(alphas):
+        fresh = Lasso(alpha=alpha, max_iter=100_000, tol=1e-10).fit(x, y)
+        np.testing.assert_allclose(pred.weights[k], fresh.coef_, atol=2e-3)
+    assert not np.allclose(pred.weights[0], pred.weights[-1])
+    assert pred.nonzero[-1] < pred.nonzero[0]
 
 
 @pytest.mark.parametrize("shape", [(5, 5), (4, 6), (6, 4)])
