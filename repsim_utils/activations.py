@@ -26,8 +26,12 @@ def activations(
     positions: int | None = None,
     seed: int = 0,
     dtype: type = np.float32,
+    per_input: bool = False,
 ) -> dict[str, np.ndarray]:
     """Activations of ``layers`` for inputs ``x``, each of shape (samples, units).
+
+    ``per_input=True`` keeps one sample per input for conv layers too: the whole feature map
+    flattened to (inputs, channels * height * width), e.g. to ask how a layer groups inputs.
 
     Batched: at most ``batch_size`` inputs are on the device at once. Forward hooks are
     removed afterwards, even on error.
@@ -47,7 +51,9 @@ def activations(
             model(x[start:start + batch_size].to(device))
             for name in layers:
                 a = current[name]
-                if a.ndim == 4:  # (B, C, H, W) -> (B * kept positions, C)
+                if a.ndim == 4 and per_input:
+                    a = a.reshape(a.shape[0], -1)
+                elif a.ndim == 4:  # (B, C, H, W) -> (B * kept positions, C)
                     b, c, h, w = a.shape
                     a = a.reshape(b, c, h * w).transpose(1, 2)  # (B, HW, C)
                     if positions is not None and positions < h * w:

@@ -5,7 +5,15 @@ manifold, as tidy tables built on :mod:`repsim_utils.geometry`.
 
 Rich vs lazy: a small initial weight scale gives rich (feature-learning) training; the centred,
 output-scaled model f = alpha (h(x; w) - h(x; w0)) trained with loss / alpha^2 and a large
-alpha gives lazy training (Chizat, Oyallon & Bach 2019).
+alpha gives lazy training (Chizat, Oyallon & Bach 2019). Whether a network *is* lazy is
+measured, not assumed: its relative weight change and the alignment of its tangent kernel with
+the kernel at initialisation.
+
+Curvature has units of 1/length^2 and diverges where the metric is nearly degenerate, so the
+summaries are scale-free or robust: the total absolute curvature (integral of |K| dA over the
+domain, dimensionless), medians, and the share of that integral carried by the top 1% of grid
+points. Each trained network's own initialisation is its baseline. The chapter's claims and
+verdicts are at the end of the module.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import geometry
+from . import geometry, stats
 from .data import GATE_TASKS, GATE_THRESHOLDS, gate_labels
 from .models import MLPSpec, Network
+from .pairs import TRAINED, UNTRAINED, layer_arrays
 from .training import TrainSpec, progress_enabled
+from .verdicts import Claim, Reference, Rule, Verdict
 from .zoo import Recipe, trained, untrained
 
 CONDITIONS = ("untrained", "lazy", "rich", "rich + noise")
@@ -41,7 +51,7 @@ class Setup:
     lr: float = 0.5
     momentum: float = 0.9
     rich_init_scale: float = 0.3
-    lazy_alpha: float = 10.0
+    lazy_alpha: float = 100.0
     noise: float = 0.2
 
     def __post_init__(self) -> None:
@@ -142,22 +152,30 @@ def layer_geometry(net: Network, setup: Setup, theta: torch.Tensor,
 
 def summary_numbers(geom: pd.DataFrame, band: float) -> pd.DataFrame:
     """Per layer: mean volume element near / far from the thresholds, the same for the stretch
-    the layer adds to the previous one, mean |K| near / far and
-    overall, and the alignment of the top eigenvector with the relevant axis near each
-    threshold (|v . e1| near theta_1 = a only, |v . e2| near theta_2 = b only; 1 = aligned)."""
+    the layer adds to the previous one; the total absolute curvature, integral of |K| dA with
+    dA = sqrt(det g) dtheta^2 over the grid (dimensionless, so comparable across conditions),
+    the share of it carried by the top 1% of grid points, the median |K| near / far; and the
+    alignment of the top eigenvector with the relevant axis near each threshold (|v . e1| near
+    theta_1 = a only, |v . e2| near theta_2 = b only; 1 = aligned). The grid must be regular."""
     rows = []
     for layer, d in geom.groupby("layer", sort=False):
-        near_a, near_b = near_thresholds(d[["theta1", "theta2"]].to_numpy(), band)
+        t = d[["theta1", "theta2"]].to_numpy()
+        near_a, near_b = near_thresholds(t, band)
         near = near_a | near_b
+        step = np.diff(np.unique(t[:, 0]))
+        cell = float(step.mean()) * float(np.diff(np.unique(t[:, 1])).mean())
         absk = d["curvature"].abs().to_numpy()
         vol = d["volume"].to_numpy()
+        mass = absk * vol * cell
+        top = np.sort(mass)[::-1][: max(1, len(mass) // 100)]
         rows.append({
             "layer": layer,
             "volume_near_far": vol[near].mean() / vol[~near].mean(),
             "stretch_near_far": (d["relative_stretch"].to_numpy()[near].mean()
                                  / d["relative_stretch"].to_numpy()[~near].mean()),
-            "abs_k_near_far": absk[near].mean() / absk[~near].mean(),
-            "abs_k_mean": absk.mean(),
+            "total_abs_k": float(mass.sum()),
+            "top1_share": float(top.sum() / mass.sum()) if mass.sum() > 0 else 0.0,
+            "median_abs_k_near_far": np.median(absk[near]) / np.median(absk[~near]),
             "align_a": d["top_x"].to_numpy()[near_a & ~near_b].mean(),
             "align_b": np.abs(d["top_y"].to_numpy()[near_b & ~near_a]).mean()})
     return pd.DataFrame(rows)
@@ -168,6 +186,30 @@ def weight_change(net: Network, init: Network) -> float:
     w = torch.cat([p.detach().flatten() for p in net.layers.parameters()])
     w0 = torch.cat([p.detach().flatten() for p in init.layers.parameters()])
     return float((w - w0).norm() / w0.norm())
+
+
+def tangent_kernel(net: Network, x: torch.Tensor) -> torch.Tensor:
+    """Empirical tangent kernel K = J J^T (points, points) of the network's layer stack
+    h(x; w) at inputs x (J: d outputs / d parameters, exact by reverse-mode autograd, batched
+    over points). For the output-scaled model alpha (h(w) - h(w0)) the kernel is alpha^2 K,
+    which the alignment below does not see."""
+    from torch.func import functional_call, jacrev, vmap
+
+    params = {k: v.detach() for k, v in net.layers.named_parameters()}
+
+    def f(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
+        return functional_call(net.layers, p, (xi[None],))[0]
+
+    jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)
+    j = torch.cat([v.flatten(2) for v in jac.values()], dim=2).flatten(0, 1)
+    return j @ j.T
+
+
+def kernel_alignment(net: Network, init: Network, x: torch.Tensor) -> float:
+    """<K, K0>_F / (||K||_F ||K0||_F) of the tangent kernels after and before training: 1 when
+    the kernel has not moved (lazy training), lower as features are learnt."""
+    k, k0 = tangent_kernel(net, x), tangent_kernel(init, x)
+    return float((k * k0).sum() / (torch.linalg.norm(k) * torch.linalg.norm(k0)))
 
 
 def metric_change(g: torch.Tensor, g0: torch.Tensor) -> float:
@@ -208,16 +250,24 @@ def generalisation(net: Network, setup: Setup, n: int, band: float, seed: int = 
 
 
 def study(setup: Setup, seeds: Sequence[int], theta: torch.Tensor, band: float,
-          n_heldout: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+          n_heldout: int = 2000, n_kernel: int = 200
+          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """For every condition and seed: (regime and accuracy table, geometry per grid point,
-    summary numbers per layer)."""
+    summary numbers per layer). Summaries are computed for each trained network
+    (``state`` "trained") and for its own initialisation (``state`` "init"); the untrained
+    condition has only "init". The regime table holds the relative weight change, the
+    tangent-kernel alignment with initialisation on ``n_kernel`` grid points, the metric
+    change of every layer and the held-out accuracies."""
     layers = tuple(f"act{i}" for i in range(1, setup.depth + 1))
     regime, geoms, sums = [], [], []
     jobs = [(c, s) for c in CONDITIONS for s in seeds]
+    kernel_points = theta[np.linspace(0, len(theta) - 1, min(n_kernel, len(theta))).astype(int)]
     for condition, seed in tqdm(jobs, desc="conditions", file=sys.stderr,
                                 disable=not progress_enabled()):
         net, init = setup.network(condition, seed)
-        row = {"condition": condition, "seed": seed, "weight_change": weight_change(net, init)}
+        row = {"condition": condition, "seed": seed, "weight_change": weight_change(net, init),
+               "kernel_alignment": kernel_alignment(net, init,
+                                                    setup.embedding()(kernel_points))}
         metrics = layer_metrics(net, setup, theta, layers)
         init_metrics = metrics if init is net else layer_metrics(init, setup, theta, layers)
         row |= {f"metric_change_{la}": metric_change(metrics[la], init_metrics[la])
@@ -225,7 +275,154 @@ def study(setup: Setup, seeds: Sequence[int], theta: torch.Tensor, band: float,
         row |= generalisation(net, setup, n_heldout, band, seed=seed)
         regime.append(row)
         geom = layer_geometry(net, setup, theta, metrics)
-        sums.append(summary_numbers(geom, band).assign(condition=condition, seed=seed))
+        state = "init" if init is net else "trained"
+        sums.append(summary_numbers(geom, band).assign(condition=condition, seed=seed,
+                                                       state=state))
         geoms.append(geom.assign(condition=condition, seed=seed))
+        if init is not net:
+            g0 = layer_geometry(init, setup, theta, init_metrics)
+            sums.append(summary_numbers(g0, band).assign(condition=condition, seed=seed,
+                                                         state="init"))
     return pd.DataFrame(regime), pd.concat(geoms, ignore_index=True), pd.concat(
         sums, ignore_index=True)
+
+
+def cross_seed_table(geom: pd.DataFrame, condition: str, seeds: Sequence[int]
+                     ) -> pd.DataFrame:
+    """Per (layer, pair of networks): how alike two networks' metric fields are on the same
+    grid: the correlation of their log volume-element maps and the mean |cos| between their
+    most stretched directions. Pairs: every two seeds of ``condition`` (``t{i}``, ``t{j}``),
+    and each with the untrained network of the same seed (``u{i}``)."""
+    def fields(cond: str, seed: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        d = geom[(geom.condition == cond) & (geom.seed == seed) & (geom.layer == layer)]
+        return np.log(d["volume"].to_numpy()), d[["top_x", "top_y"]].to_numpy()
+
+    rows = []
+    for layer in geom["layer"].unique():
+        for i, si in enumerate(seeds):
+            va, da = fields(condition, si, layer)
+            partners = [(f"t{j}", TRAINED, fields(condition, sj, layer))
+                        for j, sj in enumerate(seeds) if j > i]
+            partners.append((f"u{i}", UNTRAINED, fields("untrained", si, layer)))
+            for name, kind, (vb, db) in partners:
+                rows.append({"layer": layer, "net_a": f"t{i}", "net_b": name, "kind": kind,
+                             "log_volume_corr": float(np.corrcoef(va, vb)[0, 1]),
+                             "direction_agreement": float(np.abs((da * db).sum(1)).mean())})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# claims and verdicts
+
+PAPER = "brandon2025emergent"
+#: A training-induced change of total absolute curvature by less than 25% is "no contrast".
+CURVATURE_MARGIN = float(np.log(1.25))
+
+CLAIMS = {c.id: c for c in [
+    Claim("lazy_is_lazy", "chizat2019lazy",
+          "The lazy condition trains lazily (the precondition of every rich-vs-lazy claim)",
+          "relative weight change |w - w0| / |w0| of the lazy networks", Rule("below", 0.05)),
+    Claim("first_layer_discretises", PAPER,
+          "The first layer discretises each input feature: its stretch concentrates on the "
+          "thresholds",
+          "log of the stretch added near / far from the thresholds by the first layer, rich "
+          "networks, minus the same at their own initialisation", Rule("above", 0.0)),
+    Claim("rich_lazy_curvature", PAPER,
+          "Rich and lazy learning give contrasting curvature",
+          "training-induced change of log total absolute curvature (last hidden layer), rich "
+          "minus lazy", Rule("differs", 0.0, CURVATURE_MARGIN)),
+    Claim("rich_lazy_metric", PAPER,
+          "Rich and lazy learning give contrasting metric structure",
+          "training-induced change of log volume near / far from the thresholds (last hidden "
+          "layer), rich minus lazy", Rule("differs", 0.0, CURVATURE_MARGIN)),
+    Claim("regime_generalisation", PAPER,
+          "The learning regime affects generalisation to unseen inputs",
+          "held-out accuracy near the thresholds, rich minus lazy",
+          Rule("differs", 0.0, 0.01)),
+    Claim("noise_flattens_metric", PAPER, "Input noise during training flattens the metric",
+          "log volume near / far from the thresholds (last hidden layer), rich + noise minus "
+          "rich", Rule("below", 0.0)),
+    Claim("noise_reduces_curvature", PAPER, "Input noise during training reduces curvature",
+          "log total absolute curvature (last hidden layer), rich + noise minus rich",
+          Rule("below", 0.0)),
+    Claim("seeds_agree", "study",
+          "Networks trained from different seeds learn similar metric fields",
+          "correlation of log volume-element maps, rich networks, trained vs trained minus "
+          "trained vs untrained, weakest layer", Rule("above", 0.0)),
+]}
+
+
+def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
+             layers: Sequence[str], n: int, **kwargs) -> list[Verdict]:
+    """The chapter's verdicts (see :data:`CLAIMS`) from the regime table, the per-layer
+    summaries (trained and init states) and the cross-seed table of the rich condition.
+    Conditions are paired by seed; intervals resample seeds."""
+    layers = list(layers)
+    first, last = layers[0], layers[-1]
+
+    def per_seed(frame: pd.DataFrame, condition: str, column: str, **where) -> np.ndarray:
+        d = frame[frame.condition == condition]
+        for key, value in where.items():
+            d = d[d[key] == value]
+        values = d.sort_values("seed")[column].to_numpy(dtype=np.float64)
+        if len(values) != n:
+            raise ValueError(f"need {n} values of {column} for {condition} {where}, got "
+                             f"{len(values)}")
+        return values
+
+    def s(condition: str, column: str, layer: str, state: str = "trained") -> np.ndarray:
+        return per_seed(sums, condition, column, layer=layer, state=state)
+
+    def mean(values: np.ndarray) -> stats.Estimate:
+        return stats.mean_over_networks(values, **kwargs)
+
+    def change(condition: str, column: str, layer: str) -> np.ndarray:
+        return np.log(s(condition, column, layer)) - np.log(s(condition, column, layer, "init"))
+
+    out = [CLAIMS["lazy_is_lazy"].judge(
+        mean(per_seed(regime, "lazy", "weight_change")),
+        Reference.of("rich networks", mean(per_seed(regime, "rich", "weight_change"))),
+        note=f"Tangent-kernel alignment with initialisation: lazy "
+             f"{per_seed(regime, 'lazy', 'kernel_alignment').mean():.3f}, rich "
+             f"{per_seed(regime, 'rich', 'kernel_alignment').mean():.3f} (1: unmoved).")]
+    align = (s("rich", "align_a", first) + s("rich", "align_b", first)) / 2
+    out.append(CLAIMS["first_layer_discretises"].judge(
+        mean(change("rich", "stretch_near_far", first)),
+        Reference.of("log stretch near / far at initialisation",
+                     mean(np.log(s("rich", "stretch_near_far", first, "init")))),
+        note=f"Alignment of the first layer's most stretched direction with the relevant axis "
+             f"near the thresholds (rich): {align.mean():.2f} (1: aligned). The logic step of "
+             f"a later layer has no single-number test here."))
+    out.append(CLAIMS["rich_lazy_curvature"].judge(
+        mean(change("rich", "total_abs_k", last) - change("lazy", "total_abs_k", last)),
+        Reference.of("log total |K| dA, rich at initialisation minus lazy at initialisation",
+                     mean(np.log(s("rich", "total_abs_k", last, "init"))
+                          - np.log(s("lazy", "total_abs_k", last, "init"))))))
+    out.append(CLAIMS["rich_lazy_metric"].judge(
+        mean(change("rich", "volume_near_far", last) - change("lazy", "volume_near_far", last)),
+        Reference.of("untrained: log volume near / far",
+                     mean(np.log(s("untrained", "volume_near_far", last, "init"))))))
+    acc = mean(per_seed(regime, "rich", "near_threshold") - per_seed(regime, "lazy",
+                                                                     "near_threshold"))
+    out.append(CLAIMS["regime_generalisation"].judge(
+        acc, Reference.of("untrained accuracy near the thresholds",
+                          mean(per_seed(regime, "untrained", "near_threshold"))),
+        note="Held-out set: fresh points within `band` of a threshold line. "
+             + ("Rich networks are more accurate there." if acc.low > 0 else
+                "Lazy networks are more accurate there." if acc.high < 0 else "")))
+    out.append(CLAIMS["noise_flattens_metric"].judge(
+        mean(np.log(s("rich + noise", "volume_near_far", last))
+             - np.log(s("rich", "volume_near_far", last))),
+        Reference.of("rich: log volume near / far",
+                     mean(np.log(s("rich", "volume_near_far", last))))))
+    out.append(CLAIMS["noise_reduces_curvature"].judge(
+        mean(np.log(s("rich + noise", "total_abs_k", last))
+             - np.log(s("rich", "total_abs_k", last))),
+        Reference.of("rich: log total |K| dA", mean(np.log(s("rich", "total_abs_k", last))))))
+    tt, tu = layer_arrays(cross, "log_volume_corr", layers, n)
+    out.append(CLAIMS["seeds_agree"].judge(
+        stats.bootstrap_networks(lambda i: stats.weakest(stats.pair_mean(tt, i)
+                                                         - stats.net_mean(tu, i)), n, **kwargs),
+        Reference.of("trained vs untrained (weakest layer)",
+                     stats.over_networks(tu, n, False, stats.weakest, **kwargs))))
+    return out

@@ -153,3 +153,28 @@ def interval_plot(summary: pd.DataFrame, x: str, panels: str, ylabel: str,
     axes[0, 0].set_ylabel(ylabel)
     axes[0, -1].legend(fontsize=8)
     return fig
+
+
+def mean_ci_table(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
+                  precision: int = 3, **kwargs: Any) -> pd.DataFrame:
+    """Per group of ``by``: each column's mean over the group's networks (rows) with its 95%
+    bootstrap interval, as text "mean [low, high]" (:func:`repsim_utils.stats.mean_over_networks`;
+    a single row is shown without an interval)."""
+    from .stats import mean_over_networks
+
+    rows = []
+    for key, d in frame.groupby(list(by), sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        for col in columns:
+            values = d[col].to_numpy(dtype=np.float64)
+            values = values[np.isfinite(values)]
+            if len(values) == 0:
+                row[col] = "not defined"
+            elif len(values) == 1:
+                row[col] = f"{values[0]:.{precision}g}"
+            else:
+                e = mean_over_networks(values, **kwargs)
+                p = precision
+                row[col] = f"{e.value:.{p}g} [{e.low:.{p}g}, {e.high:.{p}g}]"
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -100,10 +100,18 @@ class Report:
         return frame
 
     def verdict(self, verdict: Verdict) -> Verdict:
-        """Record a computed verdict (one per claim id) in the results' ``verdicts``."""
+        """Record a computed verdict (one per claim id) in the results' ``verdicts``, and glue
+        its outcome with value and interval as text under ``verdict_<id>`` (for ``{glue:text}``
+        on other pages)."""
         if any(v.claim.id == verdict.claim.id for v in self.verdicts):
             raise ValueError(f"verdict {verdict.claim.id!r} is already recorded in this run")
+        key = f"verdict_{verdict.claim.id}"
+        self._claim(key, "verdict")
         self.verdicts.append(verdict)
+        e = verdict.estimate
+        # a plain string: {glue:text} pastes it across documents ({glue:md} cannot)
+        self._glue(key, f"{verdict.outcome}: {e.value:.3g} [{e.low:.3g}, {e.high:.3g}]",
+                   display=False)
         self._flush()
         return verdict
 

@@ -134,9 +134,10 @@ def per_pair(table: pd.DataFrame, column: str, how: str = "first") -> pd.DataFra
 
 
 def mms_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation of MMS over pairs, per layer, kind, variant and eps."""
+    """Mean MMS over pairs and the number of pairs, per layer, kind, variant and eps (for the
+    heatmap; intervals over networks are those of the thresholds, :func:`pairs.summarise`)."""
     out = (table.groupby(["layer", "kind", "variant", "eps"], sort=False)["mms"]
-           .agg(["mean", "std", "size"]).rename(columns={"size": "pairs"}))
+           .agg(["mean", "size"]).rename(columns={"size": "pairs"}))
     return out.reset_index()
 
 

@@ -150,9 +150,34 @@ def test_summary_numbers_on_a_synthetic_geometry_with_known_answers():
         "top_x": np.where(near_a, 1.0, 0.0),
         "top_y": np.where(near_a, 0.0, -1.0)})
     s = gs.summary_numbers(geom, 0.1).iloc[0]
-    assert s.volume_near_far == pytest.approx(3.0) and s.abs_k_near_far == pytest.approx(4.0)
+    assert s.volume_near_far == pytest.approx(3.0)
+    assert s.median_abs_k_near_far == pytest.approx(4.0)
     assert s.stretch_near_far == pytest.approx(2.0)
     assert s.align_a == 1.0 and s.align_b == 1.0
+    cell, n_near = (2 / 40) ** 2, int(near.sum())
+    total = cell * (6.0 * n_near + 0.5 * (len(near) - n_near))  # |K| * sqrt(det g) * dtheta^2
+    assert s.total_abs_k == pytest.approx(total)
+    assert s.top1_share == pytest.approx(len(near) // 100 * 6.0 * cell / total)
+
+
+def test_total_absolute_curvature_is_scale_free_and_matches_the_sphere():
+    """On a sphere patch theta in [-1, 1]^2 -> (polar 1 + 0.5 t1, azimuth t2), the integral of
+    K dA is the patch's solid angle, whatever the radius (K = 1/r^2, dA = r^2 sin dphi)."""
+    theta = gs.grid(81)
+    exact = 2 * (math.cos(0.5) - math.cos(1.5))  # integral of sin(u) du over [0.5, 1.5] x 2
+    totals = []
+    for r in (1.0, 7.0):
+        def f(t, r=r):
+            return sphere(r)(torch.stack([1 + 0.5 * t[:, 0], t[:, 1]], -1))
+        g = geometry.pullback_metric(f, theta)
+        geom = pd.DataFrame({
+            "layer": "h", "theta1": theta[:, 0].numpy(), "theta2": theta[:, 1].numpy(),
+            "volume": geometry.volume_element(g).numpy(),
+            "curvature": geometry.gaussian_curvature(f, theta).numpy(),
+            "relative_stretch": 1.0, "top_x": 1.0, "top_y": 0.0})
+        totals.append(gs.summary_numbers(geom, 0.1).iloc[0].total_abs_k)
+    assert totals[0] == pytest.approx(totals[1], rel=1e-9)
+    assert totals[0] == pytest.approx(exact, rel=0.05)  # a Riemann sum on an 81 x 81 grid
 
 
 def test_setup_conditions_regimes_and_heldout_sets():

@@ -73,3 +73,5 @@ def test_conv_activations_are_channels_by_input_positions():
     np.testing.assert_array_equal(sub, again)  # same positions whatever the batch size
     rows = {tuple(np.round(r, 5)) for r in a}
     assert all(tuple(np.round(r, 5)) in rows for r in sub)
+    whole = activations(net, x, ["act1"], batch_size=4, per_input=True)["act1"]
+    np.testing.assert_allclose(whole, fmap.reshape(6, -1).numpy(), atol=1e-6)

@@ -14,12 +14,16 @@ import papermill
 import pytest
 import yaml
 
+from repsim_utils import convergent, effective_study, geometry_study, subspace_study
 from repsim_utils import run as driver
+from repsim_utils.verdicts import OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "notebooks" / "runs.yml"
 CHAPTERS = yaml.safe_load(TABLE.read_text())["chapters"]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CLAIM_MODULES = {"convergent_learning": convergent, "subspace_match": subspace_study,
+                 "effective_weights": effective_study, "geometry": geometry_study}
 
 
 def test_every_notebook_is_in_the_run_table_and_the_toc():
@@ -68,6 +72,13 @@ def test_every_chapter_runs_without_errors_and_writes_results(smoke_outputs):
         saved = json.loads((out / "executed" / f"{name}.json").read_text())
         assert saved["results"], f"{name} recorded no results"
         assert saved["profile"] == "smoke" and saved["parameters"]
+        chapter = name.split("__")[0]
+        claims = set(CLAIM_MODULES[chapter].CLAIMS)
+        got = {v["id"] for v in saved["verdicts"]}
+        assert got == claims, f"{name}: verdicts {sorted(got)}, claims {sorted(claims)}"
+        for v in saved["verdicts"]:
+            low, high = v["ci"]
+            assert low <= v["value"] <= high and v["outcome"] in OUTCOMES, v
         for fig in saved["figures"]:
             chapter, run = name.split("__")
             assert (out / "figures" / chapter / run / f"{fig}.png").is_file()

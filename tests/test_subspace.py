@@ -177,10 +177,16 @@ def test_chapter_tables_see_a_permuted_copy_as_one_and_random_layers_as_less():
     assert got["trained", subspace_study.CENTRED, 0.3] == 1.0
     assert got["untrained", subspace_study.CENTRED, 0.3] < 0.5
     assert set(table["draws"]) == {3} and set(table["samples"]) == {400}
-    simple = subspace_study.simple_match_table(acts, ["h"], ("t0", "t1"), eps=0.01, n_units=3,
+    simple = subspace_study.simple_match_table(acts, ["h"], pairs[:1], eps=0.01, n_units=3,
                                                n_orders=2)
     # a permuted copy: every unit's simple match is itself and its copy
     assert len(simple) == 12 and set(simple["size"]) == {2}
+    assert np.allclose(simple["fraction"], 2 / 20)
+    # eps50 of a permuted copy is 0 (everything matches exactly); at each pair's own eps50
+    # a maximum match always exists, so simple matches are found for the random pair too
+    assert table[table.kind == "trained"]["eps50"].max() < 1e-9
+    own = subspace_study.simple_match_table(acts, ["h"], pairs, eps=None, n_units=2, n_orders=1)
+    assert set(own["kind"]) == {"trained", "untrained"}
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         subspace_study.mms_table(acts, ["h"], pairs, eps=[0.2, 1.5])
 
@@ -200,3 +206,25 @@ def test_minimal_match_when_a_side_has_more_members_than_its_rank():
             if fm is not None:
                 np.testing.assert_array_equal(fm.x, dm[0])
                 np.testing.assert_array_equal(fm.y, dm[1])
+
+
+def test_eps_half_is_the_threshold_where_half_the_neurons_match():
+    from repsim_utils import subspace_study
+
+    x = rng.normal(size=(500, 6))
+    y = np.hstack([x[:, :3] @ rng.normal(size=(3, 3)), rng.normal(size=(500, 3))])
+    m = SubspaceMatcher(x, y)
+    e = subspace_study.eps_half(m)
+    assert m.similarity(e) >= 0.5 > m.similarity(max(e - 2e-3, 0))
+    dead = SubspaceMatcher(np.hstack([x[:, :2], np.zeros((500, 4))]), np.zeros((500, 6)))
+    assert subspace_study.eps_half(dead) == 1.0  # 2 of 12 alive: a half match is impossible
+
+
+def test_mean_share_closed_forms():
+    from repsim_utils import subspace_study
+
+    assert subspace_study.mean_share(np.ones((50, 3))) == pytest.approx(1.0)
+    z = np.tile([[1.0], [-1.0]], (25, 2))  # zero mean
+    assert subspace_study.mean_share(z) == pytest.approx(0.0)
+    z = np.tile([[3.0], [1.0]], (25, 1))  # mean 2, squares 9 and 1: 50 * 4 / 250
+    assert subspace_study.mean_share(z) == pytest.approx(0.8)

@@ -1,0 +1,194 @@
+"""Each chapter's verdict rules on planted cases: tables built with a known answer (a real
+effect, the opposite effect, or noise around no effect) must give agrees, disagrees and
+inconclusive. Pair statistics carry per-network effects, as real ones do."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from repsim_utils import convergent, effective_study, geometry_study, pairs, subspace_study
+
+N = 6
+LAYERS = ["act1", "act2", "act3"]
+FAST = {"n_resamples": 999}
+
+
+def offsets_for(n_networks, noise, rng, shape=(), phase=0):
+    """Per-network offsets: random normal ones (``noise`` > 0), or, for ``noise`` < 0,
+    alternating +|noise| / -|noise| starting with the sign (-1)^phase (a planted zero effect
+    whose interval must straddle 0; quantities that are subtracted get different phases so
+    that their offsets do not cancel)."""
+    if noise < 0:
+        signs = (-1.0) ** (np.arange(n_networks) + phase)
+        return np.broadcast_to(-noise * signs, shape + (n_networks,))
+    return rng.normal(0, noise, shape + (n_networks,))
+
+
+def planted(columns, n=N, layers=LAYERS, noise=0.01, seed=0):
+    """A pair table: columns maps a name to f(layer_index, kind) -> mean value; each network
+    adds its own offset (see :func:`offsets_for`) to every pair it is in."""
+    rng = np.random.default_rng(seed)
+    offsets = {name: np.stack([offsets_for(2 * n, noise, rng, phase=c + li)
+                               for li in range(len(layers))])
+               for c, name in enumerate(columns)}
+    rows = []
+    for li, layer in enumerate(layers):
+        for a, b, kind in pairs.pair_list(n):
+            ia, ib = int(a[1:]), int(b[1:]) + (n if b[0] == "u" else 0)
+            row = {"layer": layer, "net_a": a, "net_b": b, "kind": kind}
+            for name, f in columns.items():
+                row[name] = f(li, kind) + offsets[name][li, ia] + offsets[name][li, ib]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tt(value_trained, value_untrained):
+    return lambda li, kind: value_trained if kind == pairs.TRAINED else value_untrained
+
+
+def outcomes(verdicts):
+    return {v.claim.id: v.outcome for v in verdicts}
+
+
+def convergent_case(sign, noise, layers=LAYERS):
+    s = sign
+    kw = {"noise": noise, "layers": layers}
+    matches = planted({
+        "semi": lambda li, k: 0.9 - s * 0.1 * li - (k == pairs.UNTRAINED) * s * 0.3,
+        "semi_q10": tt(0.2, 0.2), "semi_q90": tt(0.7 + s * 0.2, 0.7)}, **kw)
+    # semi minus bipartite: 0.05 where planted, exactly 0 otherwise (it cannot be negative)
+    matches["bipartite"] = matches["semi"] - max(s, 0) * 0.05
+    sparse = planted({"few_gap": tt(0.1 - s * 0.08, 0.1)}, **kw)
+    clusters = planted({"shared": tt(0.5 + s * 0.2, 0.5), "shared_null": tt(0.05, 0.05)}, **kw)
+    mi = planted({"mi_top_overlap": tt(0.5 + s * 0.35, 0.5)}, **kw)
+    return convergent.verdicts(matches, sparse, clusters, mi, layers, N, **FAST)
+
+
+def test_convergent_verdicts_on_planted_cases():
+    agree = outcomes(convergent_case(+1, 0.005))
+    assert set(agree) == set(convergent.CLAIMS)
+    assert set(agree.values()) == {"agrees"}, agree
+    disagree = outcomes(convergent_case(-1, 0.005))
+    assert set(disagree.values()) == {"disagrees"}, disagree
+    # no effect, networks spread around it, one layer (the minimum over layers of noise is
+    # biased low: with several layers "in every layer" would rightly be refused)
+    noisy = outcomes(convergent_case(0, -0.3, layers=["act1"]))
+    for claim in ("reliable_units", "trained_match_more", "many_to_many", "few_to_one",
+                  "mi_agrees_with_correlation"):
+        assert noisy[claim] == "inconclusive", (claim, noisy)
+
+
+def subspace_case(sign, noise, layers=LAYERS):
+    s = sign
+    rows = []
+    grid = {0.15: 0.1, 0.25: 0.5 - s * 0.3, 0.5: 0.1 + s * 0.6}
+    for eps, level in grid.items():
+        t = planted({"mms": tt(level, level - s * 0.1),
+                     "eps50": lambda li, k: (0.4 + s * 0.1 * (li == 1)) if k == pairs.TRAINED
+                     else 0.4 + s * 0.2}, noise=noise, seed=1, layers=layers)
+        rows.append(t.assign(eps=eps, variant=subspace_study.RAW))
+    curves = pd.concat(rows, ignore_index=True)
+    simple = planted({"fraction": tt(0.1 - s * 0.08, 0.1)}, noise=noise, seed=2, layers=layers)
+    return subspace_study.verdicts(curves, simple, layers, N, **FAST)
+
+
+def test_subspace_verdicts_on_planted_cases():
+    agree = outcomes(subspace_case(+1, 0.005))
+    assert set(agree) == set(subspace_study.CLAIMS)
+    assert set(agree.values()) == {"agrees"}, agree
+    disagree = outcomes(subspace_case(-1, 0.005))
+    assert set(disagree.values()) == {"disagrees"}, disagree
+    assert outcomes(subspace_case(0, -0.3))["ends_match_more"] == "inconclusive"
+    one = outcomes(subspace_case(0, -0.3, layers=["act1"]))
+    assert "ends_match_more" not in one  # needs a middle layer
+    assert {one[c] for c in ("small_match_at_moderate_eps", "trained_match_more",
+                             "simple_matches_small")} == {"inconclusive"}
+
+
+def test_subspace_verdicts_need_the_claims_eps_values():
+    t = planted({"mms": tt(0.1, 0.1), "eps50": tt(0.4, 0.5)}).assign(
+        eps=0.3, variant=subspace_study.RAW)
+    simple = planted({"fraction": tt(0.1, 0.1)})
+    with pytest.raises(ValueError, match="eps = 0.25"):
+        subspace_study.verdicts(t, simple, LAYERS, N, **FAST)
+
+
+def effective_case(sign, noise, seed=0):
+    rng = np.random.default_rng(seed)
+    s = sign
+    rows = []
+    for i in range(N):
+        for epoch, end in ((0, False), (30, True)):
+            jitter = offsets_for(N, noise, rng, (3,), phase=end)[:, i]
+            rows.append({"representation": effective_study.W_EFF, "seed": i, "epoch": epoch,
+                         "cos_intra_centred": 0.2 + end * s * 0.2 + jitter[0],
+                         "class_mean_cos": 0.5 - end * s * 0.2 + jitter[1],
+                         "silhouette": 0.1 + end * s * 0.2 + jitter[2]})
+    raw = {"class_mean_cos": 0.6, "silhouette": 0.15 - (s < 0) * 0.05 + (s > 0) * 0.0}
+    cross = planted({"similarity": tt(0.7, 0.0), "similarity_null": tt(0.7 - s * 0.2, 0.0)},
+                    layers=["output"], noise=noise)
+    return effective_study.verdicts(pd.DataFrame(rows), raw, cross, N, **FAST)
+
+
+def test_effective_verdicts_on_planted_cases():
+    agree = outcomes(effective_case(+1, 0.005))
+    assert set(agree) == set(effective_study.CLAIMS)
+    assert set(agree.values()) == {"agrees"}, agree
+    disagree = outcomes(effective_case(-1, 0.005))
+    assert set(disagree.values()) == {"disagrees"}, disagree
+    noisy = outcomes(effective_case(0, -0.3))
+    assert {noisy[c] for c in ("same_class_converge", "classes_diverge")} == {"inconclusive"}
+
+
+def geometry_case(sign, noise, seed=0):
+    rng = np.random.default_rng(seed)
+    s = sign
+    regime, sums = [], []
+    for i in range(N):
+        def j(phase=0, i=i):
+            return float(np.exp(offsets_for(N, noise, rng, phase=phase)[i]))
+        for c, cond in enumerate(geometry_study.CONDITIONS):
+            regime.append({"condition": cond, "seed": i,
+                           "weight_change": {"lazy": 0.05 - s * 0.04, "rich": 3.0}.get(cond, 0.5)
+                           * j(),
+                           "kernel_alignment": 0.9,
+                           "near_threshold": {"rich": 0.9 + s * 0.05, "lazy": 0.9}.get(cond, 0.6)
+                           + 0.1 * offsets_for(N, noise, rng, phase=c)[i]})
+            for layer in LAYERS:
+                for t, state in enumerate(("init", "trained")):
+                    trained_ = state == "trained" and cond != "untrained"
+                    vol = 1.0
+                    stretch = 1.0
+                    tac = 1.0
+                    if trained_ and cond.startswith("rich"):
+                        vol = 4.0 if cond == "rich" else 4.0 * np.exp(-s * 1.0)
+                        stretch = np.exp(s * 1.0) if layer == LAYERS[0] else 2.0
+                        tac = 3.0 if cond == "rich" else 3.0 * np.exp(-s * 1.0)
+                        if s == 0:
+                            vol, tac = 1.0, 1.0
+                    sums.append({"condition": cond, "seed": i, "layer": layer, "state": state,
+                                 "volume_near_far": vol * j(c + t),
+                                 "stretch_near_far": stretch * j(c + t),
+                                 "total_abs_k": tac * j(c + t), "align_a": 0.9, "align_b": 0.9})
+    cross = planted({"log_volume_corr": tt(0.5 + s * 0.3, 0.5)}, noise=noise)
+    return geometry_study.verdicts(pd.DataFrame(regime), pd.DataFrame(sums), cross, LAYERS, N,
+                                   **FAST)
+
+
+def test_geometry_verdicts_on_planted_cases():
+    agree = outcomes(geometry_case(+1, 0.01))
+    assert set(agree) == set(geometry_study.CLAIMS)
+    assert set(agree.values()) == {"agrees"}, agree
+    disagree = outcomes(geometry_case(-1, 0.01))
+    expected = dict.fromkeys(geometry_study.CLAIMS, "disagrees")
+    # a lazy net whose weights barely move also makes rich vs lazy "differ" claims agree
+    # when the rich nets change: planted -1 turns the rich changes around, still a contrast
+    for claim in ("rich_lazy_curvature", "rich_lazy_metric", "regime_generalisation"):
+        expected[claim] = "agrees"
+    assert disagree == expected, disagree
+    none = outcomes(geometry_case(0, 0.01))
+    for claim in ("rich_lazy_curvature", "regime_generalisation"):
+        assert none[claim] == "disagrees", (claim, none)  # a planted null contrast
+    noisy = outcomes(geometry_case(0, -1.0))
+    for claim in ("rich_lazy_curvature", "noise_reduces_curvature", "noise_flattens_metric"):
+        assert noisy[claim] == "inconclusive", (claim, noisy)
