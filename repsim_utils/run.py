@@ -7,9 +7,15 @@ every parameter's name and type against the notebook's ``parameters`` cell
 (``papermill.inspect_notebook``) and the datasets the runs ask for. papermill alone would only
 warn about a misspelled parameter.
 
-A run is executed into a staging folder and moved into the book only when it succeeded; a failed
-run is kept under ``.repsim/failed/`` for debugging and its stale published copy is removed, so
-the book never shows a notebook that did not run with the current parameters.
+Then every value is checked against its chapter's declared constraints
+(:mod:`repsim_utils.schema`: ranges, choices, distinct seeds, checkpoints <= epochs, a CUDA device
+that exists...), so a bad value stops the command at once with one line and exit status 2.
+
+A run is executed into a staging folder beside the book and published all or nothing: its
+notebook, results JSON and figures replace the previous ones together, under a journal, and any
+failure (a cell error, a dead kernel, a full or read-only disk, Ctrl-C) leaves the previous good
+page exactly as it was; a publish cut off by a crash is rolled back at the next start. A failed
+run's notebook is kept under ``.repsim/failed/``. One driver at a time per run (a file lock).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -28,10 +35,11 @@ from typing import Any
 
 import yaml
 
-from . import paths
+from . import paths, schema
 from .atomic import atomic_open, write_json
 from .provenance import git_commit, machine, versions
 from .report import FIGURES_ENV, RESULTS_ENV
+from .zoo import CACHE_WARNING
 
 PROFILES = ("smoke", "default", "paper")
 
@@ -47,6 +55,8 @@ class RunPlan:
     title: str
     notebook: Path
     params: dict[str, Any] = field(default_factory=dict)
+    #: parameters given on the command line (the page says it is not the book's default run)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -98,7 +108,8 @@ def plan_runs(
             params = {**(run.get("params") or {}), **chapter_profile, **run_profile,
                       **(overrides or {})}
             plans.append(RunPlan(cname, rname, run.get("title", f"{cname}: {rname}"),
-                                 table_dir / chapter["notebook"], params))
+                                 table_dir / chapter["notebook"], params,
+                                 dict(overrides or {})))
     if runs:
         all_runs = {r for c in known.values() for r in c["runs"]}
         for r in runs:
@@ -159,6 +170,12 @@ def validate(plan: RunPlan) -> None:
             raise ConfigError(
                 f"{plan.name}: parameter {name!r} must be {type_name} "
                 f"(default {declared[name]['default']}), got {value!r} ({type(value).__name__})")
+    resolved = resolved_parameters(plan, declared)
+    try:
+        schema.check(plan.chapter, resolved)
+    except schema.ParameterError as err:
+        raise ConfigError(f"{plan.name}: {err}") from None
+    plan.title = schema.title(plan.chapter, resolved, plan.title)
     if "dataset" in plan.params or "dataset" in declared:
         from .data import DatasetError, check_available
 
@@ -172,20 +189,45 @@ def validate(plan: RunPlan) -> None:
                 raise ConfigError(f"{plan.name}: {err}") from None
 
 
+def resolved_parameters(plan: RunPlan, declared: dict[str, dict[str, Any]] | None = None
+                        ) -> dict[str, Any]:
+    """Every parameter the notebook will run with: its declared defaults, then the plan's."""
+    declared = notebook_parameters(plan.notebook) if declared is None else declared
+    return {name: _literal(d["default"]) for name, d in declared.items()} | plan.params
+
+
 def _literal(text: str | None) -> Any:
     import ast
 
     return None if text is None else ast.literal_eval(text)
 
 
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _numbers(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; read it as the float a user means."""
+    if isinstance(value, str) and _FLOAT.match(value):
+        return float(value)
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``name=value`` pairs; values are read as YAML (``3`` int, ``0.1`` float, ``[0, 1]`` list)."""
+    """``name=value`` pairs; values are read as YAML (``3`` int, ``0.1`` and ``1e-3`` float,
+    ``[0, 1]`` list). A malformed value is a :class:`ConfigError` in one line."""
     out = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
             raise ConfigError(f"-p expects name=value, got {item!r}")
-        out[name.strip()] = yaml.safe_load(text)
+        try:
+            out[name.strip()] = _numbers(yaml.safe_load(text))
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem", None) or type(err).__name__
+            raise ConfigError(f"-p {name.strip()}: cannot read {text!r} as a value ({where}); "
+                              f"quote strings, write lists as [0, 1]") from None
     return out
 
 
@@ -208,22 +250,137 @@ def _environ(**values: str) -> Iterator[None]:
 
 
 class RunFailed(RuntimeError):
-    pass
+    """A run that did not complete; its previous published page is untouched."""
+
+
+class RunBusy(RuntimeError):
+    """Another driver is executing the same run."""
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C: the run in progress was stopped and nothing of it published."""
+
+
+#: Beside the published pages (same file system, so publishing is a set of renames); the book
+#: build ignores dot-folders.
+WORK = ".repsim-work"
+
+
+@contextlib.contextmanager
+def run_lock(plan: RunPlan, out_dir: Path) -> Iterator[None]:
+    """One driver per run and output folder; a second one stops at once, naming the first."""
+    from filelock import FileLock, Timeout
+
+    folder = out_dir / WORK / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    pid_file = folder / f"{plan.name}.pid"
+    lock = FileLock(str(folder / f"{plan.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        pid = pid_file.read_text().strip() if pid_file.exists() else "unknown"
+        raise RunBusy(f"run {plan.name} is in progress (pid {pid}); wait for it to finish"
+                      ) from None
+    try:
+        pid_file.write_text(str(os.getpid()))
+        yield
+    finally:
+        pid_file.unlink(missing_ok=True)
+        lock.release()
+
+
+def _targets(plan: RunPlan, out_dir: Path) -> list[Path]:
+    """Where a run is published: notebook, results JSON, figure folder."""
+    executed = out_dir / "executed"
+    return [executed / f"{plan.name}.ipynb", executed / f"{plan.name}.json",
+            out_dir / "figures" / plan.chapter / plan.run]
+
+
+def publish(plan: RunPlan, staged: Sequence[Path], out_dir: Path) -> None:
+    """Replace the run's published notebook, JSON and figures by ``staged`` (same order as
+    :func:`_targets`), all or nothing.
+
+    Under a journal: the old files move to a backup folder, the new ones move in (renames on
+    one file system), then the journal and backup go. Any error rolls back to the old files; a
+    crash in between is rolled back by :func:`recover` at the next start.
+    """
+    work = out_dir / WORK
+    journal = work / "publishing" / f"{plan.name}.json"
+    backup = work / "previous" / plan.name
+    targets = _targets(plan, out_dir)
+    shutil.rmtree(backup, ignore_errors=True)
+    backup.mkdir(parents=True)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    write_json(journal, {"targets": [str(t) for t in targets], "backup": str(backup)})
+    try:
+        for i, target in enumerate(targets):
+            if target.exists():
+                os.replace(target, backup / str(i))
+        for source, target in zip(staged, targets, strict=True):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+    except BaseException:
+        _roll_back(journal)
+        raise
+    journal.unlink()
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _roll_back(journal: Path) -> None:
+    """Put back what a journal's backup holds; remove what was moved in without a backup."""
+    record = json.loads(journal.read_text())
+    backup = Path(record["backup"])
+    for i, name in enumerate(record["targets"]):
+        target, old = Path(name), backup / str(i)
+        if old.exists():
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            os.replace(old, target)
+        elif target.exists() and i < 2:
+            # nothing was there before this publish: a half-published run must not stay
+            target.unlink()
+    journal.unlink()
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def recover(out_dir: Path) -> list[str]:
+    """Roll back every publish that a crash cut off (a journal left behind); the names."""
+    names = []
+    for journal in sorted((out_dir / WORK / "publishing").glob("*.json")):
+        _roll_back(journal)
+        names.append(journal.stem)
+    return names
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:300]
 
 
 def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -> dict[str, Any]:
-    """Execute one run; publish it under ``out_dir`` only when it succeeded."""
+    """Execute one run in a staging folder; publish it (all or nothing) only when it
+    succeeded. Any failure raises :class:`RunFailed` (Ctrl-C: :class:`Interrupted`) and leaves
+    the previous page as it was."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    executed = out_dir / "executed"
-    figures = out_dir / "figures" / plan.chapter / plan.run
-    staging = paths.project_root() / ".repsim" / "staging" / plan.name
+    staging = out_dir / WORK / "staging" / plan.name
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "figures").mkdir(parents=True)
     staged_nb = staging / f"{plan.name}.ipynb"
     staged_results = staging / "results.json"
+    failed = paths.failed_dir() / f"{plan.name}.ipynb"
+
+    def fail(reason: str) -> RunFailed:
+        kept = ""
+        if staged_nb.exists():
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(staged_nb, failed)
+            kept = f"; failed notebook: {failed}"
+        shutil.rmtree(staging, ignore_errors=True)
+        return RunFailed(f"{plan.name} {reason}; the previous page is unchanged{kept}")
 
     start = time.time()
     try:
@@ -237,61 +394,84 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
                 report_mode=False,
             )
     except PapermillExecutionError as err:
-        failed = paths.failed_dir() / f"{plan.name}.ipynb"
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if staged_nb.exists():
-            shutil.move(staged_nb, failed)
-        _unpublish(plan, executed, figures)
-        raise RunFailed(
-            f"{plan.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
-            f"{err.ename}: {err.evalue}\n  the failed notebook is kept at {failed}; "
-            f"nothing of this run is published") from None
+        raise fail(f"failed in cell {err.cell_index} (execution count {err.exec_count}): "
+                   f"{err.ename}: {_one_line(err.evalue)}") from None
+    except KeyboardInterrupt:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise Interrupted(f"{plan.name} was stopped; nothing of it is published") from None
+    except Exception as err:  # a dead kernel (out of memory), a timeout, a full disk...
+        what = ("the kernel died (killed, e.g. out of memory)"
+                if type(err).__name__ == "DeadKernelError" else
+                f"stopped: {type(err).__name__}: {_one_line(err)}")
+        raise fail(what) from None
     wall = time.time() - start
 
-    nb = nbformat.read(staged_nb, as_version=4)
-    _retitle(nb, plan.title)
-    nb.metadata["repsim"] = {"chapter": plan.chapter, "run": plan.run, "profile": profile,
-                             "parameters": plan.params, "commit": git_commit()}
-    partial = json.loads(staged_results.read_text()) if staged_results.exists() else {}
-    record = {
-        "chapter": plan.chapter, "run": plan.run, "title": plan.title, "profile": profile,
-        "parameters": plan.params, "wall_time_s": round(wall, 2),
-        "commit": git_commit(), "versions": versions(), "machine": machine(),
-        # every value the notebook ran with, defaults included (``parameters``: the run
-        # table's and the command line's)
-        "resolved_parameters": partial.get("parameters", {}),
-        "results": partial.get("results", {}), "figures": partial.get("figures", {}),
-        "verdicts": partial.get("verdicts", []), "null_reasons": partial.get("null_reasons", {}),
-    }
-    # Publish: figures first, then the notebook and results, each atomically.
-    if figures.exists():
-        shutil.rmtree(figures)
-    figures.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(staging / "figures", figures)
-    with atomic_open(executed / f"{plan.name}.ipynb", "w") as f:
-        nbformat.write(nb, f)
-    write_json(executed / f"{plan.name}.json", record)
+    try:
+        nb = nbformat.read(staged_nb, as_version=4)
+        _retitle(nb, plan.title, _banner(plan, profile))
+        nb.metadata["repsim"] = {"chapter": plan.chapter, "run": plan.run, "profile": profile,
+                                 "parameters": plan.params, "commit": git_commit()}
+        partial = json.loads(staged_results.read_text()) if staged_results.exists() else {}
+        record = {
+            "chapter": plan.chapter, "run": plan.run, "title": plan.title, "profile": profile,
+            "parameters": plan.params, "command_line": plan.overrides,
+            "wall_time_s": round(wall, 2),
+            "commit": git_commit(), "versions": versions(), "machine": machine(),
+            # every value the notebook ran with, defaults included (``parameters``: the run
+            # table's and the command line's)
+            "resolved_parameters": partial.get("parameters", {}),
+            "results": partial.get("results", {}), "figures": partial.get("figures", {}),
+            "verdicts": partial.get("verdicts", []),
+            "null_reasons": partial.get("null_reasons", {}),
+        }
+        for line in _cache_warnings(nb):
+            print(f"  warning: {line}", file=sys.stderr, flush=True)
+        with atomic_open(staging / "page.ipynb", "w") as f:
+            nbformat.write(nb, f)
+        write_json(staging / "record.json", record)
+        publish(plan, [staging / "page.ipynb", staging / "record.json", staging / "figures"],
+                out_dir)
+    except KeyboardInterrupt:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise Interrupted(f"{plan.name} was stopped while publishing; the previous page is "
+                          f"restored") from None
+    except Exception as err:
+        raise fail(f"could not be published ({type(err).__name__}: {_one_line(err)})") from None
     shutil.rmtree(staging, ignore_errors=True)
     return record
 
 
-def _unpublish(plan: RunPlan, executed: Path, figures: Path) -> None:
-    for p in (executed / f"{plan.name}.ipynb", executed / f"{plan.name}.json"):
-        p.unlink(missing_ok=True)
-    shutil.rmtree(figures, ignore_errors=True)
+def _cache_warnings(nb: Any) -> list[str]:
+    """The model cache's warnings printed inside the kernel, so the console shows them too."""
+    return [line.strip() for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if out.get("name") == "stderr"
+            for line in out.get("text", "").splitlines() if CACHE_WARNING in line]
 
 
-def _retitle(nb: Any, title: str) -> None:
-    """Give the executed copy its run's title: the first '# ' heading of the first markdown cell."""
+def _banner(plan: RunPlan, profile: str) -> str:
+    """A line for the top of a page that is not the book's default run ('' when it is)."""
+    if profile == "default" and not plan.overrides:
+        return ""
+    parts = [f"profile `{profile}`"] if profile != "default" else []
+    if plan.overrides:
+        parts.append("parameters set on the command line: " + ", ".join(
+            f"`{k}={v!r}`" for k, v in plan.overrides.items()))
+    return "**Not the book's default run:** " + "; ".join(parts) + "."
+
+
+def _retitle(nb: Any, title: str, banner: str = "") -> None:
+    """Give the executed copy its run's title (the first '# ' heading of the first markdown
+    cell), with ``banner`` right under it."""
+    heading = f"# {title}" + (f"\n\n{banner}" if banner else "")
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             lines = cell.source.splitlines()
             for i, line in enumerate(lines):
                 if line.startswith("# "):
-                    lines[i] = f"# {title}"
+                    lines[i] = heading
                     cell.source = "\n".join(lines)
                     return
-            cell.source = f"# {title}\n\n{cell.source}"
+            cell.source = f"{heading}\n\n{cell.source}"
             return
 
 
@@ -312,17 +492,20 @@ def run(
     plans = plan_runs(load_table(table), table.parent, profile, chapters, runs, overrides)
     for plan in plans:  # all checks before any work
         validate(plan)
+    for name in recover(out_dir):
+        print(f"  restored the previous page of {name} (a publish was cut off)", flush=True)
     records, failures = [], []
     t0 = time.time()
     for i, plan in enumerate(plans, 1):
         print(f"[{i}/{len(plans)}] {plan.name} ({profile}): {plan.title}", flush=True)
         try:
-            rec = execute(plan, out_dir, profile, progress=progress)
-        except RunFailed as err:
+            with run_lock(plan, out_dir):
+                rec = execute(plan, out_dir, profile, progress=progress)
+        except (RunFailed, RunBusy) as err:
             print(f"  FAILED after {time.time() - t0:.0f}s: {err}", file=sys.stderr, flush=True)
             failures.append(str(err))
             if not keep_going:
-                raise
+                raise RunFailed(str(err)) from None
             continue
         records.append(rec)
         print(f"  done in {rec['wall_time_s']:.0f}s (total {time.time() - t0:.0f}s)", flush=True)
@@ -341,7 +524,9 @@ def describe(table: Path | None = None, profile: str = "default") -> str:
         for name, d in declared.items():
             value = plan.params.get(name, d["default"])
             mark = "*" if name in plan.params else " "
-            lines.append(f"  {mark} {name}: {d['inferred_type_name']} = {value}   # {d['help']}")
+            rule = schema.describe(plan.chapter, name)
+            lines.append(f"  {mark} {name}: {d['inferred_type_name']} = {value}   # {d['help']}"
+                         + (f"  [{rule}]" if rule else ""))
     return "\n".join(lines)
 
 
@@ -359,7 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--out", type=Path, default=None, help="output folder (default: book/)")
     p_run.add_argument("--table", type=Path, default=None, help="run table (notebooks/runs.yml)")
     p_run.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
-    p_run.add_argument("--no-progress", action="store_true")
+    p_run.add_argument("--no-progress", action="store_true",
+                       help="no per-cell progress bar on the console (logs, CI)")
     p_list = sub.add_parser("list", help="show chapters, runs and resolved parameters")
     p_list.add_argument("--profile", default="default")
     p_list.add_argument("--table", type=Path, default=None)
@@ -377,4 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (Interrupted, KeyboardInterrupt) as err:
+        text = str(err) if isinstance(err, Interrupted) else "stopped before any run started"
+        print(f"interrupted: {text}; earlier pages are unchanged", file=sys.stderr)
+        return 130
     return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 
 from . import __version__
 from .atomic import atomic_open
@@ -31,6 +32,8 @@ from .training import TrainSpec, train
 
 log = logging.getLogger(__name__)
 FORMAT = 1
+#: The start of the warning about a rebuilt entry; the driver repeats it on the console.
+CACHE_WARNING = "repsim model cache: entry"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def _read(path: Path, key: str) -> dict[str, Any] | None:
         if payload.get("key") != key or payload.get("digest") != _digest(checkpoints):
             raise ValueError("key or digest mismatch")
     except Exception as err:  # truncated zip, unpickling error, missing field...
-        warnings.warn(f"cache entry {path.name} is corrupted ({type(err).__name__}: {err}); "
+        warnings.warn(f"{CACHE_WARNING} {path.name} is corrupted ({type(err).__name__}: {err}); "
                       f"it is deleted and the network retrained", RuntimeWarning, stacklevel=3)
         path.unlink(missing_ok=True)
         return None
@@ -130,23 +133,32 @@ def trained(recipe: Recipe, seed: int, progress: bool | None = None) -> Trained:
     cached."""
     key = cache_key(recipe, seed)
     path = _entry_path(key)
-    payload = _read(path, key) if path.exists() else None
-    if payload is None:
-        log.info("training %s seed %d (cache key %s)", recipe.dataset, seed, key)
-        net = _fresh(recipe, seed)
-        result = train(net, _dataset(recipe), recipe.train, seed, progress=progress,
-                       desc=f"{recipe.dataset} {type(recipe.model).__name__} seed {seed}")
-        payload = {"format": FORMAT, "key": key, "seed": seed,
-                   "recipe": json.dumps(recipe.describe()),
-                   "checkpoints": {str(k): v for k, v in result.checkpoints.items()},
-                   "history": result.history, "digest": _digest(result.checkpoints)}
-        with atomic_open(path, "wb") as f:
-            torch.save(payload, f)
-        payload["checkpoints"] = result.checkpoints
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # one lock per network: two runs (or two drivers) needing it train it once
+    with FileLock(str(path) + ".lock"):
+        payload = _read(path, key) if path.exists() else None
+        if payload is None:
+            payload = _train_and_store(recipe, seed, key, path, progress)
     checkpoints = payload["checkpoints"]
     model = _fresh(recipe, seed)
     model.load_state_dict(checkpoints[recipe.train.epochs])
     return Trained(recipe, seed, key, model.eval(), checkpoints, list(payload["history"]))
+
+
+def _train_and_store(recipe: Recipe, seed: int, key: str, path: Path,
+                     progress: bool | None) -> dict[str, Any]:
+    log.info("training %s seed %d (cache key %s)", recipe.dataset, seed, key)
+    net = _fresh(recipe, seed)
+    result = train(net, _dataset(recipe), recipe.train, seed, progress=progress,
+                   desc=f"{recipe.dataset} {type(recipe.model).__name__} seed {seed}")
+    payload = {"format": FORMAT, "key": key, "seed": seed,
+               "recipe": json.dumps(recipe.describe()),
+               "checkpoints": {str(k): v for k, v in result.checkpoints.items()},
+               "history": result.history, "digest": _digest(result.checkpoints)}
+    with atomic_open(path, "wb") as f:
+        torch.save(payload, f)
+    payload["checkpoints"] = result.checkpoints
+    return payload
 
 
 def is_cached(recipe: Recipe, seed: int) -> bool:

@@ -1,8 +1,11 @@
 """The papermill driver: validation before work, failures never published, results recorded."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from repsim_utils import run as driver
 from repsim_utils.provenance import git_commit
 from repsim_utils.run import ConfigError, RunFailed
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLE = FIXTURES / "runs.yml"
 
@@ -75,10 +79,71 @@ def test_check_type(value, type_name, ok):
 
 def test_parse_overrides_reads_yaml_values():
     assert driver.parse_overrides(["n=3", "scale=0.5", "label=abc", "seeds=[0, 1]",
-                                   "fail=true"]) == {
-        "n": 3, "scale": 0.5, "label": "abc", "seeds": [0, 1], "fail": True}
+                                   "fail=true", "lr=1e-3", "alphas=[1e-4, 2E+1, 0.5]"]) == {
+        "n": 3, "scale": 0.5, "label": "abc", "seeds": [0, 1], "fail": True, "lr": 1e-3,
+        "alphas": [1e-4, 20.0, 0.5]}
     with pytest.raises(ConfigError, match="name=value"):
         driver.parse_overrides(["n3"])
+    with pytest.raises(ConfigError, match=r"-p seeds: cannot read '\[0, 1' as a value"):
+        driver.parse_overrides(["seeds=[0, 1"])
+
+
+REAL = ROOT / "notebooks" / "runs.yml"
+CUDA = __import__("torch").cuda.is_available()
+
+
+@pytest.mark.parametrize("chapter, run, params, message", [
+    ("convergent_learning", "mlp_digits", ["width=-3"], "parameter 'width' must be >= 1"),
+    ("convergent_learning", "mlp_digits", ["arch=cnn"], "parameter 'arch' must be one of mlp"),
+    ("convergent_learning", "mlp_digits", ["split=val"], "parameter 'split' must be one of"),
+    ("convergent_learning", "mlp_digits", ["seeds=[]"], "'seeds' must have at least 2"),
+    ("convergent_learning", "mlp_digits", ["seeds=[3]"], "'seeds' must have at least 2"),
+    ("convergent_learning", "mlp_digits", ["seeds=[0, 0]"], "'seeds' must have distinct"),
+    ("convergent_learning", "mlp_digits", ["epochs=0"], "parameter 'epochs' must be >= 1"),
+    ("convergent_learning", "mlp_digits", ["lr=-1e-3"], "parameter 'lr' must be > 0"),
+    ("subspace_match", "mlp_digits", ["eps_grid=[0.2, 1.5]"],
+     r"'eps_grid' must have items in \[0, 1\)"),
+    ("effective_weights", "mlp_digits", ["checkpoints=[1, 50]", "epochs=30"],
+     r"'checkpoints' \[50\] lie beyond epochs = 30"),
+    ("effective_weights", "mlp_digits", ["dataset=mnist1d"], "'dataset' must be one of digits"),
+    ("geometry", "xor_square", ["map_seed=7"], "'map_seed' = 7 must be one of the seeds"),
+    ("geometry", "xor_square", ["band=1.5"], r"'band' must be in \(0, 1\)"),
+    pytest.param("convergent_learning", "mlp_digits", ["device=cuda"],
+                 "no CUDA device is available", marks=pytest.mark.skipif(CUDA, reason="GPU")),
+    ("convergent_learning", "mlp_digits", ["seeds=[0, 1"], "cannot read"),
+])
+def test_bad_values_are_refused_before_any_work_in_one_line(chapter, run, params, message,
+                                                            tmp_path, capsys):
+    good = tmp_path / "executed" / f"{chapter}__{run}.ipynb"
+    good.parent.mkdir(parents=True)
+    good.write_bytes(b"a good page")
+    args = ["run", "--table", str(REAL), "--out", str(tmp_path), "--chapter", chapter,
+            "--run", run, "--no-progress"]
+    for p in params:
+        args += ["-p", p]
+    assert driver.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert __import__("re").search(message, err), err
+    assert good.read_bytes() == b"a good page"
+    assert not (tmp_path / driver.WORK / "staging").exists()  # no kernel ever started
+
+
+def test_title_follows_the_parameters_the_run_uses():
+    table = driver.load_table(REAL)
+    (plan,) = driver.plan_runs(table, REAL.parent, "default", ["convergent_learning"],
+                               ["mlp_digits"], {"dataset": "mnist1d"})
+    driver.validate(plan)
+    assert plan.title == "Convergent learning: MLP on MNIST-1D"
+    (plan,) = driver.plan_runs(table, REAL.parent, "default", ["geometry"], ["xor_torus"])
+    driver.validate(plan)
+    assert plan.title == "Geometry: XOR on the torus"
+
+
+def test_list_shows_the_constraints():
+    text = driver.describe(REAL, "default")
+    assert "width: int = 64" in text and "[>= 1]" in text
+    assert "[2+ distinct items, each >= 0]" in text
 
 
 @pytest.mark.slow
@@ -98,16 +163,179 @@ def test_successful_run_is_published_with_results(tmp_path):
     assert (tmp_path / "figures" / "tiny" / "second" / "tiny_line.png").stat().st_size > 1000
 
 
+def published(out):
+    """Every published file of the output folder, path -> bytes (dot-folders excluded)."""
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out).parts)}
+
+
 @pytest.mark.slow
-def test_failing_run_names_the_cell_and_publishes_nothing(tmp_path):
+def test_failing_run_names_the_cell_and_keeps_the_previous_page(tmp_path):
     driver.run("smoke", runs=["first"], out_dir=tmp_path, table=TABLE, progress=False)
-    assert (tmp_path / "executed" / "tiny__first.ipynb").exists()
+    before = published(tmp_path)
+    assert Path("executed/tiny__first.ipynb") in before
     with pytest.raises(RunFailed, match=r"tiny__first failed in cell \d+.*RuntimeError: asked"):
         driver.run("smoke", runs=["first"], overrides={"fail": True}, out_dir=tmp_path,
                    table=TABLE, progress=False)
-    # the stale copy of the earlier success is gone too: the book cannot show it
-    assert not list((tmp_path / "executed").glob("tiny__first*"))
-    assert not (tmp_path / "figures" / "tiny" / "first").exists()
+    assert published(tmp_path) == before  # byte for byte
+    assert (ROOT / ".repsim" / "failed" / "tiny__first.ipynb").exists()
+
+
+def cli(*args, out=None, **kw):
+    """The real command, as a user runs it."""
+    cmd = [sys.executable, "-m", "repsim_utils", "run", "--no-progress", *args]
+    if out is not None:
+        cmd += ["--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, **kw)
+
+
+@pytest.mark.slow
+def test_dead_kernel_fails_in_one_line_and_keeps_the_page(tmp_path):
+    driver.run("smoke", runs=["first"], out_dir=tmp_path, table=TABLE, progress=False)
+    before = published(tmp_path)
+    proc = cli("--table", str(TABLE), "--profile", "smoke", "--run", "first", "-p", "die=true",
+               out=tmp_path)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "kernel died" in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert published(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_keep_going_continues_after_a_dead_kernel(tmp_path):
+    proc = cli("--table", str(TABLE), "--profile", "smoke", "--keep-going", "-p", "die=true",
+               out=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout.count("] tiny__") == 2  # both runs were tried
+
+
+@pytest.mark.slow
+def test_failed_publish_rolls_back_to_the_previous_page(tmp_path, monkeypatch):
+    """A full or read-only disk while switching the new page in: nothing changes."""
+    driver.run("smoke", runs=["first"], out_dir=tmp_path, table=TABLE, progress=False)
+    before = published(tmp_path)
+    real = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if str(src).endswith("record.json"):  # the new notebook is already in place
+            raise OSError(30, "Read-only file system")
+        return real(src, dst)
+
+    monkeypatch.setattr(driver.os, "replace", flaky)
+    with pytest.raises(RunFailed, match="could not be published.*Read-only"):
+        driver.run("smoke", runs=["first"], overrides={"n": 4}, out_dir=tmp_path,
+                   table=TABLE, progress=False)
+    monkeypatch.setattr(driver.os, "replace", real)
+    assert tmp_path / "executed" / "tiny__first.ipynb" in calls
+    assert published(tmp_path) == before
+
+
+def test_a_publish_cut_off_by_a_crash_is_rolled_back_at_the_next_start(tmp_path):
+    (plan,) = plans(runs=["first"])
+    nb, js, figs = driver._targets(plan, tmp_path)
+    for path, text in ((nb, "old page"), (js, "{}")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    figs.mkdir(parents=True)
+    (figs / "a.png").write_text("old figure")
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "nb").write_text("new page")
+    (staged / "js").write_text("{}")
+    (staged / "figs").mkdir()
+
+    def crash(src, dst, real=os.replace, seen=[]):  # noqa: B006 (a call counter)
+        seen.append(dst)
+        if len(seen) == 6:  # journal written, old files out, the first new file in
+            raise SystemExit("killed")  # stands for SIGKILL: no except clause runs for it...
+        return real(src, dst)
+
+    import unittest.mock as mock
+
+    with mock.patch.object(driver, "_roll_back"), mock.patch.object(driver.os, "replace",
+                                                                     crash):
+        with pytest.raises(SystemExit):  # ...so the journal stays behind, as after a crash
+            driver.publish(plan, [staged / "nb", staged / "js", staged / "figs"], tmp_path)
+    assert nb.read_text() == "new page" and not figs.exists()  # half published
+    assert driver.recover(tmp_path) == ["tiny__first"]
+    assert nb.read_text() == "old page" and (figs / "a.png").read_text() == "old figure"
+    assert driver.recover(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_second_driver_on_the_same_run_stops_naming_the_first(tmp_path):
+    first = subprocess.Popen(
+        [sys.executable, "-m", "repsim_utils", "run", "--no-progress", "--table", str(TABLE),
+         "--profile", "smoke", "--run", "first", "-p", "sleep=20", "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path / driver.WORK / "locks" / "tiny__first.pid"
+    try:
+        for _ in range(200):
+            if pid_file.exists():
+                break
+            time.sleep(0.1)
+        second = cli("--table", str(TABLE), "--profile", "smoke", "--run", "first",
+                     out=tmp_path)
+        assert second.returncode == 1
+        assert f"run tiny__first is in progress (pid {first.pid})" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_kernel_cleans_up_and_exits_130(tmp_path):
+    driver.run("smoke", runs=["first"], out_dir=tmp_path, table=TABLE, progress=False)
+    before = published(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repsim_utils", "run", "--no-progress", "--table", str(TABLE),
+         "--profile", "smoke", "--run", "first", "-p", "sleep=30", "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staging = tmp_path / driver.WORK / "staging" / "tiny__first"
+    for _ in range(300):
+        if (staging / "tiny__first.ipynb").exists():
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    lines = [line for line in err.splitlines() if line.startswith("interrupted:")]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert not staging.exists()
+    assert published(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_page_says_when_it_is_not_the_default_run_and_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        driver.run("smoke", runs=["first"], overrides={"n": 4}, out_dir=tmp_path, table=TABLE,
+                   progress=False)
+    finally:
+        os.umask(old)
+    nb = json.loads((tmp_path / "executed" / "tiny__first.ipynb").read_text())
+    head = "".join(nb["cells"][0]["source"])
+    assert head.startswith("# Tiny fixture: first run\n\n**Not the book's default run:**")
+    assert "profile `smoke`" in head and "`n=4`" in head
+    for path in published(tmp_path):
+        assert (tmp_path / path).stat().st_mode & 0o777 == 0o644, path
+
+
+def test_cache_rebuild_warnings_reach_the_console():
+    import nbformat
+
+    from repsim_utils.zoo import CACHE_WARNING
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("stream", name="stderr",
+                               text=f"x.py:1: RuntimeWarning: {CACHE_WARNING} ab.pt is corrupted\n"
+                                    "  warnings.warn(\n")])])
+    assert driver._cache_warnings(nb) == [
+        f"x.py:1: RuntimeWarning: {CACHE_WARNING} ab.pt is corrupted"]
 
 
 def test_command_line_refuses_bad_parameter_before_running(tmp_path):

@@ -1,0 +1,236 @@
+"""What each chapter's parameters may be: ranges, choices and cross-parameter rules, declared once.
+
+The driver checks a run's resolved parameters against its chapter's :class:`Schema` before any
+kernel starts (one line, exit 2); ``python -m repsim_utils list`` prints the constraints; each
+chapter notebook calls :func:`check` on its own parameters, so a hand run gets the same message.
+A schema also names its runs: :func:`title` builds a run's title from the parameters it actually
+runs with (dataset, architecture, task), so a rerun on other data is never mislabelled.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A parameter value outside what its chapter allows."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """low <= value <= high (either end optional; ``open_low`` makes the low end strict)."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        low_ok = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        high_ok = self.high is None or (value < self.high if self.open_high
+                                        else value <= self.high)
+        return None if low_ok and high_ok else f"must be {self.describe()}"
+
+    def describe(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.open_low else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.open_high else '<='} {self.high:g}")
+        if len(parts) == 2 and self.low is not None and self.high is not None:
+            lo, hi = ("(" if self.open_low else "["), (")" if self.open_high else "]")
+            return f"in {lo}{self.low:g}, {self.high:g}{hi}"
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """value in choices."""
+
+    choices: tuple[Any, ...]
+
+    def problem(self, value: Any) -> str | None:
+        return None if value in self.choices else f"must be {self.describe()}"
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(str(c) for c in self.choices)
+
+
+@dataclass(frozen=True)
+class Items:
+    """A list: at least ``min_len`` items, distinct if asked, each satisfying ``each``."""
+
+    each: Range | OneOf | None = None
+    min_len: int = 1
+    distinct: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        if len(value) < self.min_len:
+            return f"must have at least {self.min_len} item(s)"
+        if self.distinct and len(set(value)) != len(value):
+            return "must have distinct items (a repeated seed compares a network with itself)"
+        if self.each is not None:
+            bad = [v for v in value if self.each.problem(v) is not None]
+            if bad:
+                return f"must have items {self.each.describe()} (not {bad})"
+        return None
+
+    def describe(self) -> str:
+        text = f"{self.min_len}+ {'distinct ' if self.distinct else ''}items"
+        return text + (f", each {self.each.describe()}" if self.each is not None else "")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule across parameters: ``problem(params)`` returns None or what is wrong."""
+
+    text: str
+    problem: Callable[[Mapping[str, Any]], str | None]
+
+
+@dataclass(frozen=True)
+class Schema:
+    fields: Mapping[str, Range | OneOf | Items]
+    rules: Sequence[Rule] = ()
+    title: Callable[[Mapping[str, Any]], str] | None = None
+    label: str = ""
+
+    def problems(self, params: Mapping[str, Any]) -> list[str]:
+        out = []
+        for name, constraint in self.fields.items():
+            if name in params:
+                msg = constraint.problem(params[name])
+                if msg:
+                    out.append(f"parameter {name!r} {msg}, got {params[name]!r}")
+        if not out:  # cross rules assume each value is valid on its own
+            out += [msg for rule in self.rules if (msg := rule.problem(params))]
+        return out
+
+
+def _device_available(params: Mapping[str, Any]) -> str | None:
+    if params.get("device") != "cuda":
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return ("parameter 'device' is 'cuda' but no CUDA device is available here; use "
+                "'cpu' or 'auto' (GPU when there is one)")
+    return None
+
+
+def _checkpoints_within_epochs(params: Mapping[str, Any]) -> str | None:
+    late = [c for c in params.get("checkpoints", []) if c > params.get("epochs", 0)]
+    if late:
+        return (f"parameter 'checkpoints' {late} lie beyond epochs = {params['epochs']}; "
+                f"checkpoints must be <= epochs")
+    return None
+
+
+def _map_seed_in_seeds(params: Mapping[str, Any]) -> str | None:
+    if params.get("map_seed") not in params.get("seeds", []):
+        return (f"parameter 'map_seed' = {params.get('map_seed')!r} must be one of the seeds "
+                f"{params.get('seeds')}")
+    return None
+
+
+DATASET_LABELS = {"digits": "8x8 digits", "mnist1d": "MNIST-1D", "mnist": "MNIST",
+                  "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+ARCH_LABELS = {"mlp": "MLP", "conv": "conv net"}
+SPLITS = ("test", "train", "all")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def _classifier_fields(datasets: Sequence[str]) -> dict[str, Range | OneOf | Items]:
+    return {
+        "dataset": OneOf(tuple(datasets)), "arch": OneOf(tuple(ARCH_LABELS)),
+        "width": Range(1), "depth": Range(1),
+        # epochs = 0 would label untrained networks "trained"
+        "epochs": Range(1), "lr": Range(0, open_low=True), "batch_size": Range(1),
+        "n_train": Range(0), "seeds": Items(Range(0), min_len=2, distinct=True),
+        "device": OneOf(DEVICES)}
+
+
+def _classifier_title(label: str) -> Callable[[Mapping[str, Any]], str]:
+    def title(p: Mapping[str, Any]) -> str:
+        dataset = DATASET_LABELS.get(p["dataset"], p["dataset"])
+        return f"{label}: {ARCH_LABELS.get(p['arch'], p['arch'])} on {dataset}"
+    return title
+
+
+def _geometry_title(p: Mapping[str, Any]) -> str:
+    gate, manifold = p["task"].split("_")
+    return f"Geometry: {gate.upper()} on the {manifold}"
+
+
+@functools.cache
+def _schemas() -> dict[str, Schema]:
+    from .data import GATE_TASKS
+
+    device = Rule("device available", _device_available)
+    return {
+        "convergent_learning": Schema(
+            _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
+                "split": OneOf(SPLITS), "n_samples": Range(0), "positions": Range(0),
+                "mi_bins": Range(2), "lasso_alphas": Items(Range(0, open_low=True)),
+                "few": Range(0, open_low=True), "sparse_targets": Range(0),
+                "n_clusters": Range(2)},
+            [device], _classifier_title("Convergent learning"), "Convergent learning"),
+        "subspace_match": Schema(
+            _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
+                "split": OneOf(SPLITS), "n_samples": Range(0), "positions": Range(0),
+                "n_coords": Range(1), "n_draws": Range(1),
+                "eps_grid": Items(Range(0, 1, open_high=True)), "curve_points": Range(2),
+                "simple_units": Range(0), "simple_orders": Range(1)},
+            [device], _classifier_title("Subspace match"), "Subspace match"),
+        "effective_weights": Schema(
+            # MNIST-1D classes are shifted 1-D templates: W_eff(x) is not class-consistent
+            _classifier_fields(("digits", "mnist", "fashion_mnist", "cifar10")) | {
+                "biases": Items(min_len=1, distinct=True),
+                "checkpoints": Items(Range(1), min_len=0, distinct=True),
+                "per_class": Range(2), "knn_k": Range(1), "n_trajectories": Range(0)},
+            [device, Rule("checkpoints <= epochs", _checkpoints_within_epochs)],
+            _classifier_title("Effective weights"), "Effective weights"),
+        "geometry": Schema(
+            {"task": OneOf(GATE_TASKS), "width": Range(1), "depth": Range(1),
+             "epochs": Range(1), "lr": Range(0, open_low=True),
+             "rich_init_scale": Range(0, open_low=True), "lazy_alpha": Range(0, open_low=True),
+             "noise": Range(0), "seeds": Items(Range(0), min_len=2, distinct=True),
+             "grid_points": Range(3), "band": Range(0, 1, open_low=True, open_high=True),
+             "n_heldout": Range(1)},
+            [Rule("map_seed in seeds", _map_seed_in_seeds)], _geometry_title, "Geometry"),
+    }
+
+
+def schema_for(chapter: str) -> Schema | None:
+    """The chapter's schema, or None for a chapter without one (e.g. a test fixture)."""
+    return _schemas().get(chapter)
+
+
+def check(chapter: str, params: Mapping[str, Any]) -> None:
+    """Raise :class:`ParameterError` naming the first parameter outside what ``chapter``
+    allows (and what is allowed)."""
+    schema = schema_for(chapter)
+    problems = schema.problems(params) if schema is not None else []
+    if problems:
+        raise ParameterError(problems[0])
+
+
+def title(chapter: str, params: Mapping[str, Any], default: str) -> str:
+    """The run's title from the parameters it runs with (``default`` without a schema)."""
+    schema = schema_for(chapter)
+    return schema.title(params) if schema is not None and schema.title else default
+
+
+def describe(chapter: str, name: str) -> str:
+    """The constraint on one parameter, as text ('' when unconstrained)."""
+    schema = schema_for(chapter)
+    if schema is None or name not in schema.fields:
+        return ""
+    return schema.fields[name].describe()
+
+
+__all__ = ["Items", "OneOf", "ParameterError", "Range", "Rule", "Schema", "check", "describe",
+           "schema_for", "title"]
