@@ -161,10 +161,12 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
     out = []
     spread = matches.assign(spread=matches.semi_q90 - matches.semi_q10)
     tt, tu = layer_arrays(spread, "spread", layers, n)
+    spread_tt = stats.over_networks(tt, n, True, low, **kwargs)
     out.append(CLAIMS["reliable_units"].judge(
         boot(lambda i: low(stats.pair_mean(tt, i) - stats.net_mean(tu, i)), n, **kwargs),
-        ref("trained-vs-trained spread", tt, True, low),
-        ref("trained-vs-untrained spread", tu, False, low)))
+        ref("spread, trained vs untrained", tu, False, low),
+        note=f"Spread, trained vs trained: {spread_tt.value:.3g} [{spread_tt.low:.3g}, "
+             f"{spread_tt.high:.3g}]."))
 
     diff = matches.assign(diff=matches.semi - matches.bipartite)
     tt, tu = layer_arrays(diff, "diff", layers, n)

@@ -354,6 +354,31 @@ def recover(out_dir: Path) -> list[str]:
     return names
 
 
+@contextlib.contextmanager
+def _kernel_stderr_to(path: Path) -> Iterator[None]:
+    """Send what child processes (the kernel) write to stderr into ``path``, while this
+    process's own messages and progress bar still reach the console: the kernel's chatter (a
+    transport warning on every start, a traceback when it is interrupted) is not the user's
+    business unless the run fails, and then its log is kept beside the failed notebook."""
+    import io
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)  # inherited by the kernel when it starts
+    console = sys.stderr
+    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb", buffering=0),
+                                  write_through=True)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = console
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())[:300]
 
@@ -373,10 +398,14 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
     staged_results = staging / "results.json"
     failed = paths.failed_dir() / f"{plan.name}.ipynb"
 
+    kernel_log = staging / "kernel.log"
+
     def fail(reason: str) -> RunFailed:
         kept = ""
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if kernel_log.exists():
+            shutil.move(kernel_log, failed.with_suffix(".kernel.log"))
         if staged_nb.exists():
-            failed.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(staged_nb, failed)
             kept = f"; failed notebook: {failed}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -387,7 +416,8 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
         # The kernel inherits our environment; a headless MPLBACKEND=Agg (as in CI) would make
         # figures render as text, so the kernel always gets the notebook's inline backend.
         with _environ(**{RESULTS_ENV: str(staged_results), FIGURES_ENV: str(staging / "figures"),
-                         "MPLBACKEND": "module://matplotlib_inline.backend_inline"}):
+                         "MPLBACKEND": "module://matplotlib_inline.backend_inline"}), \
+                _kernel_stderr_to(kernel_log):
             papermill.execute_notebook(
                 str(plan.notebook), str(staged_nb), parameters=plan.params,
                 kernel_name="python3", progress_bar=progress, cwd=str(staging),
@@ -564,6 +594,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as err:
+        import logging
+
+        # the stopped kernel leaves a cell task that asyncio would report at exit
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         text = str(err) if isinstance(err, Interrupted) else "stopped before any run started"
         print(f"interrupted: {text}; earlier pages are unchanged", file=sys.stderr)
         return 130

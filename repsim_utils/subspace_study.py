@@ -205,10 +205,13 @@ def verdicts(curves: pd.DataFrame, simple: pd.DataFrame, layers: Sequence[str], 
         out.append(CLAIMS["ends_match_more"].judge(
             boot(lambda i: u_shape(stats.pair_mean(tt, i)), n, **kwargs),
             ref("trained vs untrained", tu, False, u_shape)))
+    tt_high = stats.over_networks(tt, n, True, high, **kwargs)
     out.append(CLAIMS["trained_match_more"].judge(
         boot(lambda i: low(stats.net_mean(tu, i) - stats.pair_mean(tt, i)), n, **kwargs),
-        ref("eps50 trained vs trained (largest layer)", tt, True, high),
-        note="eps50 is the smallest eps at which half of both layers' neurons match."))
+        ref("eps50 trained vs untrained (largest layer)", tu, False, high),
+        note=f"eps50 is the smallest eps at which half of both layers' neurons match; trained "
+             f"vs trained (largest layer): {tt_high.value:.3g} [{tt_high.low:.3g}, "
+             f"{tt_high.high:.3g}]."))
 
     median = per_pair(simple, "fraction", "median")
     have = set(median.layer)
