@@ -400,8 +400,10 @@ def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
                           - np.log(s("lazy", "total_abs_k", last, "init"))))))
     out.append(CLAIMS["rich_lazy_metric"].judge(
         mean(change("rich", "volume_near_far", last) - change("lazy", "volume_near_far", last)),
-        Reference.of("untrained: log volume near / far",
-                     mean(np.log(s("untrained", "volume_near_far", last, "init"))))))
+        Reference.of("log volume near / far, rich at initialisation minus lazy at "
+                     "initialisation",
+                     mean(np.log(s("rich", "volume_near_far", last, "init"))
+                          - np.log(s("lazy", "volume_near_far", last, "init"))))))
     acc = mean(per_seed(regime, "rich", "near_threshold") - per_seed(regime, "lazy",
                                                                      "near_threshold"))
     out.append(CLAIMS["regime_generalisation"].judge(

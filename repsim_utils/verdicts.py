@@ -56,7 +56,7 @@ class Rule:
         if self.kind == "below":
             return f"agrees if the 95% CI lies below {self.threshold:g}"
         return (f"agrees if the 95% CI excludes {self.threshold:g}; disagrees if it lies within "
-                f"{self.threshold:g} ± {self.margin:g}")
+                f"{self.threshold:g} ± {self.margin:.3g}")
 
 
 @dataclass(frozen=True)

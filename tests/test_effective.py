@@ -113,6 +113,26 @@ def test_class_measures_on_orthogonal_prototypes():
     two = np.repeat([0, 1], 5)
     centred = cs.class_cosines(np.eye(2)[two], two, center=True)  # +-(e1 - e2) / 2
     assert centred == pytest.approx((1.0, -1.0))
+    assert cs.class_mean_cosine(z, labels) == pytest.approx(0.0)  # orthogonal class means
+    same = np.ones((30, 3)) * np.arange(1, 31)[:, None]  # every class points the same way
+    assert cs.class_mean_cosine(same, labels) == pytest.approx(1.0)
+    # 45 degrees between the two class directions: cos = 1 / sqrt(2)
+    tilt = np.where(two[:, None] == 0, [1.0, 0.0], [1.0, 1.0])
+    assert cs.class_mean_cosine(tilt, two) == pytest.approx(2 ** -0.5)
+    row = cs.measures(z, labels, k=3)
+    assert row["cos_intra"] == 1.0 and row["class_mean_cos"] == pytest.approx(0.0)
+
+
+def test_map_similarity_needs_the_same_input_and_ignores_scale():
+    from repsim_utils import effective_study
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(50, 12))
+    assert effective_study.map_similarity(a, 3.0 * a) == pytest.approx(1.0)
+    assert effective_study.map_similarity(a, -a) == pytest.approx(-1.0)
+    assert abs(effective_study.map_similarity(a, rng.normal(size=(50, 12)))) < 0.1
+    with pytest.raises(ValueError, match="one shape"):
+        effective_study.map_similarity(a, a[:, :6])
 
 
 def test_class_measures_agree_with_slow_formulas_and_see_no_structure_in_noise():

@@ -1,5 +1,6 @@
 """Geometry: known surfaces (sphere, plane, cylinder, torus), linear maps, ReLU nets."""
 
+import copy
 import math
 
 import numpy as np
@@ -204,3 +205,25 @@ def test_setup_conditions_regimes_and_heldout_sets():
     t = gs.grid(3).double()
     np.testing.assert_allclose(torus.embedding()(t).numpy(),
                                data.embed("torus", t.numpy()), atol=1e-6)
+
+
+def test_tangent_kernel_alignment_is_one_for_an_unmoved_net_and_matches_autograd():
+    torch.manual_seed(0)
+    setup = gs.Setup(task="xor_square", width=6, epochs=5)
+    net, init = setup.network("untrained", 0)
+    x = gs.grid(4)
+    assert gs.kernel_alignment(net, init, x) == pytest.approx(1.0)
+    k = gs.tangent_kernel(net, x)
+    # a direct formula: the gradient of the output at each point, one backward pass each
+    grads = []
+    for xi in x:
+        net.zero_grad()
+        net.layers(xi[None]).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.layers.parameters()]))
+    j = torch.stack(grads)
+    torch.testing.assert_close(k, j @ j.T)
+    moved = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in moved.layers.parameters():
+            p.add_(torch.randn_like(p))
+    assert gs.kernel_alignment(moved, init, x) < 0.99

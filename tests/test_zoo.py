@@ -99,3 +99,30 @@ def test_corrupted_entry_is_reported_and_rebuilt(damage):
     for wa, wb in zip(weights(good.model), weights(again.model), strict=True):
         assert torch.equal(wa, wb)
     assert path.exists()
+
+
+def test_two_processes_needing_the_same_network_train_it_once(tmp_path):
+    """The cache entry's file lock: a second process waits for the first and loads its entry."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from repsim_utils import zoo\n"
+        "from repsim_utils.models import MLPSpec\n"
+        "from repsim_utils.training import TrainSpec\n"
+        "real = zoo.train\n"
+        "def counted(*a, **k):\n"
+        "    print('TRAINING', flush=True)\n"
+        "    time.sleep(2)\n"
+        "    return real(*a, **k)\n"
+        "zoo.train = counted\n"
+        "r = zoo.Recipe('digits', MLPSpec((16,)), TrainSpec(epochs=3, batch_size=32, lr=0.1,"
+        " checkpoints=(1,), n_train=300))\n"
+        "zoo.trained(r, seed=5, progress=False)\n")
+    env = {**__import__("os").environ, "REPSIM_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sum(out.count("TRAINING") for out in outs) == 1
