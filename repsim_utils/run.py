@@ -379,6 +379,23 @@ def _kernel_stderr_to(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """papermill and nbclient log failures themselves ('Kernel died while waiting...'); the
+    driver reports every failure in one line of its own, so theirs are silenced meanwhile."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())[:300]
 
@@ -417,7 +434,7 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
         # figures render as text, so the kernel always gets the notebook's inline backend.
         with _environ(**{RESULTS_ENV: str(staged_results), FIGURES_ENV: str(staging / "figures"),
                          "MPLBACKEND": "module://matplotlib_inline.backend_inline"}), \
-                _kernel_stderr_to(kernel_log):
+                _kernel_stderr_to(kernel_log), _quiet_loggers("papermill", "traitlets"):
             papermill.execute_notebook(
                 str(plan.notebook), str(staged_nb), parameters=plan.params,
                 kernel_name="python3", progress_bar=progress, cwd=str(staging),
@@ -532,10 +549,10 @@ def run(
             with run_lock(plan, out_dir):
                 rec = execute(plan, out_dir, profile, progress=progress)
         except (RunFailed, RunBusy) as err:
+            if not keep_going:  # the caller reports it: one line
+                raise RunFailed(str(err)) from None
             print(f"  FAILED after {time.time() - t0:.0f}s: {err}", file=sys.stderr, flush=True)
             failures.append(str(err))
-            if not keep_going:
-                raise RunFailed(str(err)) from None
             continue
         records.append(rec)
         print(f"  done in {rec['wall_time_s']:.0f}s (total {time.time() - t0:.0f}s)", flush=True)
