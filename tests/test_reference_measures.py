@@ -1,0 +1,144 @@
+"""Standard measures: one table of expected invariances drives the property tests (as in
+wrongu/repsim); closed forms; streamed = in-memory; cross-checks against independent formulas
+(Gram matrices for CKA, scipy for RSA, a direct whitening for CCA)."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+from scipy.stats import ortho_group, spearmanr
+
+from repsim_utils import reference_measures as rm
+
+rng = np.random.default_rng(0)
+N, P = 300, 12
+
+#: measure -> the transforms it is invariant to (see the module's table)
+INVARIANT = {
+    "linear CKA": {"orthogonal", "scale", "permutation"},
+    "debiased CKA": {"orthogonal", "scale", "permutation"},
+    "CCA (mean rho)": {"orthogonal", "scale", "permutation", "invertible"},
+    "SVCCA": {"orthogonal", "scale", "permutation"},
+    "PWCCA": {"scale", "permutation"},
+    "Procrustes": {"orthogonal", "scale", "permutation"},
+    "RSA": {"orthogonal", "scale", "permutation"},
+}
+TRANSFORMS = {
+    "orthogonal": lambda z: z @ ortho_group.rvs(z.shape[1], random_state=1),
+    "scale": lambda z: 3.7 * z,
+    "permutation": lambda z: z[:, np.random.default_rng(2).permutation(z.shape[1])],
+    "invertible": lambda z: z @ (np.eye(z.shape[1]) + np.diag(np.linspace(0, 4, z.shape[1]))
+                                 + np.random.default_rng(3).normal(0, 0.5, (z.shape[1],) * 2)),
+}
+
+
+def pair():
+    """Two related representations: b is a noisy nonlinear function of a."""
+    a = rng.normal(size=(N, P)) @ np.diag(np.linspace(3, 0.3, P))
+    b = np.tanh(a @ rng.normal(size=(P, P)) / 3) + 0.3 * rng.normal(size=(N, P))
+    return a, b
+
+
+@pytest.mark.parametrize("name", list(rm.MEASURES))
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+def test_invariances_follow_the_table(name, transform):
+    a, b = pair()
+    f = rm.MEASURES[name]
+    # the first argument: PWCCA weights its correlations by it (asymmetric), the others are
+    # symmetric
+    before, after = f(a, b), f(TRANSFORMS[transform](a), b)
+    if transform in INVARIANT[name]:
+        assert after == pytest.approx(before, abs=1e-8), (name, transform)
+    else:
+        assert abs(after - before) > 1e-4, (name, transform, "unexpectedly invariant")
+
+
+@pytest.mark.parametrize("name", list(rm.MEASURES))
+def test_identical_representations_score_one(name):
+    a, _ = pair()
+    assert rm.MEASURES[name](a, a) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_independent_wide_representations_debiased_cka_near_zero_biased_not():
+    a = rng.normal(size=(200, 500))
+    b = rng.normal(size=(200, 500))
+    assert abs(rm.debiased_cka(a, b)) < 0.02
+    assert rm.linear_cka(a, b) > 0.5  # the bias of the plug-in estimator at width >> samples
+
+
+def gram_hsic_unbiased(k, l):
+    """Song et al. (2012), eq. 5, written directly on n x n Gram matrices."""
+    n = len(k)
+    k, l = k.copy(), l.copy()
+    np.fill_diagonal(k, 0)
+    np.fill_diagonal(l, 0)
+    one = np.ones(n)
+    return (np.trace(k @ l) + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
+            - 2 / (n - 2) * one @ k @ l @ one) / (n * (n - 3))
+
+
+def test_cka_equals_the_gram_matrix_formulas_and_streaming_equals_in_memory():
+    a, b = pair()
+    a += 2.0  # uncentred inputs: the streamed sums must centre correctly
+    h = np.eye(N) - 1 / N
+    ka, kb = (h @ a) @ (h @ a).T, (h @ b) @ (h @ b).T
+    biased = np.sum(ka * kb) / np.sqrt(np.sum(ka * ka) * np.sum(kb * kb))
+    assert rm.linear_cka(a, b) == pytest.approx(biased, rel=1e-10)
+    k, l = a @ a.T, b @ b.T
+    unbiased = gram_hsic_unbiased(k, l) / np.sqrt(gram_hsic_unbiased(k, k)
+                                                  * gram_hsic_unbiased(l, l))
+    assert rm.debiased_cka(a, b) == pytest.approx(unbiased, rel=1e-8)
+    for batch in (7, 64, 10_000):
+        assert rm.linear_cka(a, b, batch_size=batch) == pytest.approx(biased, rel=1e-10)
+        assert rm.debiased_cka(a, b, batch_size=batch) == pytest.approx(unbiased, rel=1e-8)
+    streamed = rm.cka_stream((a[i:i + 50], b[i:i + 50]) for i in range(0, N, 50))
+    assert streamed.linear_cka() == pytest.approx(biased, rel=1e-10)
+
+
+def test_cca_against_a_direct_whitening_and_known_answers():
+    a, b = pair()
+    ac, bc = a - a.mean(0), b - b.mean(0)
+    saa, sbb, sab = ac.T @ ac, bc.T @ bc, ac.T @ bc
+
+    def inv_sqrt(m):
+        w, v = np.linalg.eigh(m)
+        return v @ np.diag(w ** -0.5) @ v.T
+
+    direct = np.linalg.svd(inv_sqrt(saa) @ sab @ inv_sqrt(sbb), compute_uv=False)
+    np.testing.assert_allclose(rm.canonical_correlations(a, b), direct, atol=1e-10)
+    # one shared direction among noise: rho_1 = 1 and the rest small
+    shared = rng.normal(size=(N, 1))
+    x = np.hstack([shared, rng.normal(size=(N, 3))])
+    y = np.hstack([rng.normal(size=(N, 3)), 2 * shared])
+    rho = rm.canonical_correlations(x, y)
+    assert rho[0] == pytest.approx(1.0) and rho[1] < 0.3
+    assert rm.cca(x, y, squared=True) < rm.cca(x, y)
+
+
+def test_pwcca_weights_come_from_the_first_argument_whatever_the_widths():
+    a, b = pair()
+    wide = np.hstack([b, rng.normal(size=(N, 8))])
+    assert rm.pwcca(a, wide) != pytest.approx(rm.pwcca(wide, a))
+    assert 0 <= rm.pwcca(a, wide) <= 1 and 0 <= rm.pwcca(wide, a) <= 1
+
+
+def test_procrustes_of_a_rotated_copy_of_another_width_is_one():
+    a, _ = pair()
+    q = ortho_group.rvs(P, random_state=5)
+    padded = np.hstack([a @ q, np.zeros((N, 3))])  # same shape, one more zero unit
+    assert rm.procrustes(a, padded) == pytest.approx(1.0)
+    assert rm.procrustes(a, rng.normal(size=(N, P))) < 0.5
+
+
+def test_rsa_equals_spearman_of_scipy_distances():
+    a, b = pair()
+    direct = spearmanr(pdist(a), pdist(b))[0]
+    assert rm.rsa(a, b) == pytest.approx(direct, abs=1e-10)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="same samples"):
+        rm.linear_cka(np.ones((10, 2)), np.ones((9, 2)))
+    with pytest.raises(ValueError, match="constant"):
+        rm.linear_cka(np.ones((10, 2)), rng.normal(size=(10, 2)))
+    with pytest.raises(ValueError, match="at least 4"):
+        rm.cca(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)))
