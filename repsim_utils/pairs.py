@@ -34,6 +34,19 @@ def _index(name: str, prefix: str) -> int:
     return int(name[1:])
 
 
+def trained_matrix(table: pd.DataFrame, column: str, n: int) -> np.ndarray:
+    """tt of ``column`` from the trained-vs-trained rows alone (see :func:`pair_arrays`)."""
+    tt = np.full((n, n), np.nan)
+    for a, b, value in table[table.kind == TRAINED][["net_a", "net_b", column]].itertuples(
+            index=False):
+        i, j = _index(a, "t"), _index(b, "t")
+        tt[i, j] = tt[j, i] = value
+    if np.isnan(tt[~np.eye(n, dtype=bool)]).any():
+        raise ValueError(f"column {column!r}: some pairs of the {n} trained networks are "
+                         f"missing")
+    return tt
+
+
 def pair_arrays(table: pd.DataFrame, column: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(tt, tu) of ``column``: tt[i, j] between trained nets i and j (symmetric, NaN diagonal),
     tu[i] between trained net i and its untrained baseline. Every pair must be present once."""
@@ -82,4 +95,5 @@ def summarise(table: pd.DataFrame, columns: Sequence[str], n: int, **kwargs) -> 
     return pd.DataFrame(rows)
 
 
-__all__ = ["TRAINED", "UNTRAINED", "layer_arrays", "pair_arrays", "pair_list", "summarise"]
+__all__ = ["TRAINED", "UNTRAINED", "layer_arrays", "pair_arrays", "pair_list", "summarise",
+           "trained_matrix"]

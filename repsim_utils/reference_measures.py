@@ -220,6 +220,25 @@ def procrustes(a: np.ndarray, b: np.ndarray) -> float:
     return float(min(1.0, np.linalg.svd((a / na).T @ (b / nb), compute_uv=False).sum()))
 
 
+def rdm_ranks(a: np.ndarray) -> np.ndarray:
+    """The ranks of the Euclidean RDM of ``a`` over its samples (rsatoolbox's RDM, its upper
+    triangle as a vector): Spearman correlation of two RDMs is the Pearson correlation of their
+    ranks, so a network's ranks can be computed once and reused for every pair it is in."""
+    import rsatoolbox
+    from scipy.stats import rankdata
+
+    rdm = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(np.asarray(a, np.float64)),
+                                  method="euclidean")
+    return rankdata(rdm.get_vectors()[0])
+
+
+def rsa_ranks(ra: np.ndarray, rb: np.ndarray) -> float:
+    """Spearman correlation of two RDMs from their ranks (:func:`rdm_ranks`)."""
+    if ra.shape != rb.shape:
+        raise ValueError("the two RDMs are over different numbers of samples")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def rsa(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> float:
     """Correlation (``method``: spearman, corr, cosine... as rsatoolbox names them) between the
     Euclidean representational dissimilarity matrices of ``a`` and ``b`` over the samples,
@@ -239,4 +258,5 @@ MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 __all__ = ["MEASURES", "Moments", "canonical_correlations", "cca", "cka_stream",
-           "debiased_cka", "linear_cka", "procrustes", "pwcca", "rsa", "svcca"]
+           "debiased_cka", "linear_cka", "procrustes", "pwcca", "rdm_ranks", "rsa", "rsa_ranks",
+           "svcca"]

@@ -75,6 +75,14 @@ class Report:
         self._flush()
         return value
 
+    def text(self, key: str, value: str) -> str:
+        """Record a generated sentence and glue it (``{glue:text}`...::key:s``)."""
+        self._claim(key, "text")
+        self.results[key] = str(value)
+        self._glue(key, str(value), display=False)
+        self._flush()
+        return value
+
     def table(self, key: str, frame: Any, nulls: str | None = None) -> Any:
         """Record a pandas DataFrame (as records) and glue it for other pages.
 

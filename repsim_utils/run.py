@@ -39,6 +39,7 @@ from . import paths, schema
 from .atomic import atomic_open, write_json
 from .provenance import git_commit, machine, versions
 from .report import FIGURES_ENV, RESULTS_ENV
+from .synthesis import OUT_ENV
 from .zoo import CACHE_WARNING
 
 PROFILES = ("smoke", "default", "paper")
@@ -117,7 +118,13 @@ def plan_runs(
                 raise ConfigError(f"unknown run {r!r}; runs: {', '.join(sorted(all_runs))}")
     if not plans:
         raise ConfigError("nothing to run: no run matches the chosen chapters and runs")
-    return plans
+    # A chapter marked ``last: true`` (the synthesis) reads every other run's results: it is
+    # run after them, also when only some chapters were asked for.
+    for cname, chapter in known.items():
+        if chapter.get("last") and not any(p.chapter == cname for p in plans):
+            plans += plan_runs(table, table_dir, profile, [cname])
+    last = [p for p in plans if known[p.chapter].get("last")]
+    return [p for p in plans if p not in last] + last
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,6 +440,7 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
         # The kernel inherits our environment; a headless MPLBACKEND=Agg (as in CI) would make
         # figures render as text, so the kernel always gets the notebook's inline backend.
         with _environ(**{RESULTS_ENV: str(staged_results), FIGURES_ENV: str(staging / "figures"),
+                         OUT_ENV: str(out_dir),
                          "MPLBACKEND": "module://matplotlib_inline.backend_inline"}), \
                 _kernel_stderr_to(kernel_log), _quiet_loggers("papermill", "traitlets"):
             papermill.execute_notebook(

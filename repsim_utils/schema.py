@@ -185,6 +185,11 @@ def _schemas() -> dict[str, Schema]:
                 "eps_grid": Items(Range(0, 1, open_high=True)), "curve_points": Range(2),
                 "simple_units": Range(0), "simple_orders": Range(1)},
             [device], _classifier_title("Subspace match"), "Subspace match"),
+        "standard_measures": Schema(
+            _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
+                "split": OneOf(SPLITS), "n_samples": Range(0), "positions": Range(0),
+                "max_samples": Range(10)},
+            [device], _classifier_title("Standard measures"), "Standard measures"),
         "effective_weights": Schema(
             # MNIST-1D classes are shifted 1-D templates: W_eff(x) is not class-consistent
             _classifier_fields(("digits", "mnist", "fashion_mnist", "cifar10")) | {
@@ -193,6 +198,7 @@ def _schemas() -> dict[str, Schema]:
                 "per_class": Range(2), "knn_k": Range(1), "n_trajectories": Range(0)},
             [device, Rule("checkpoints <= epochs", _checkpoints_within_epochs)],
             _classifier_title("Effective weights"), "Effective weights"),
+        "synthesis": Schema({"profile": OneOf(("smoke", "default", "paper"))}),
         "geometry": Schema(
             {"task": OneOf(GATE_TASKS), "width": Range(1), "depth": Range(1),
              "epochs": Range(1), "lr": Range(0, open_low=True),

@@ -131,11 +131,12 @@ def test_bad_values_are_refused_before_any_work_in_one_line(chapter, run, params
 
 def test_title_follows_the_parameters_the_run_uses():
     table = driver.load_table(REAL)
-    (plan,) = driver.plan_runs(table, REAL.parent, "default", ["convergent_learning"],
-                               ["mlp_digits"], {"dataset": "mnist1d"})
+    plan, last = driver.plan_runs(table, REAL.parent, "default", ["convergent_learning"],
+                                  ["mlp_digits"], {"dataset": "mnist1d"})
     driver.validate(plan)
     assert plan.title == "Convergent learning: MLP on MNIST-1D"
-    (plan,) = driver.plan_runs(table, REAL.parent, "default", ["geometry"], ["xor_torus"])
+    assert last.name == "synthesis__all"  # always run last, after any chapter
+    plan, _ = driver.plan_runs(table, REAL.parent, "default", ["geometry"], ["xor_torus"])
     driver.validate(plan)
     assert plan.title == "Geometry: XOR on the torus"
 

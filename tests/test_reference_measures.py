@@ -142,3 +142,30 @@ def test_bad_input_is_refused():
         rm.linear_cka(np.ones((10, 2)), rng.normal(size=(10, 2)))
     with pytest.raises(ValueError, match="at least 4"):
         rm.cca(rng.normal(size=(3, 2)), rng.normal(size=(3, 2)))
+
+
+def test_layer_identification_finds_planted_layers_and_counts_ties_fairly():
+    from repsim_utils import measures_study as ms
+
+    g = np.random.default_rng(7)
+    layers = ["l1", "l2", "l3"]
+    base = {la: g.normal(size=(200, 8)) for la in layers}
+    acts = {f"t{i}": {la: base[la] @ ortho_group.rvs(8, random_state=i) + 0.1 * g.normal(
+        size=(200, 8)) for la in layers} for i in range(3)}
+    ident = ms.identification_table(acts, layers, 3, ["linear CKA", "PWCCA"])
+    assert set(ident.accuracy) == {1.0}  # every layer finds its rotated copy
+    const = {f"t{i}": {la: np.ones((200, 8)) for la in layers} for i in range(2)}
+    ms.MEASURES["constant"] = lambda a, b: 0.5  # every layer ties with every other
+    try:
+        tie = ms.identification_table(const, layers, 2, ["constant"])
+    finally:
+        del ms.MEASURES["constant"]
+    assert tie.accuracy.iloc[0] == pytest.approx(1 / 3)  # chance, not 1
+
+
+def test_cached_rsa_equals_rsatoolbox_compare():
+    from repsim_utils import measures_study as ms
+
+    a, b = pair()
+    assert ms.rsa(a, b) == pytest.approx(rm.rsa(a, b), abs=1e-12)
+    assert ms.rsa(a, b) == pytest.approx(ms.rsa(a, b))  # the second call uses the cache

@@ -1,0 +1,46 @@
+"""The synthesis: verdicts and effects gathered from results JSON, sentences generated from
+them, missing runs named."""
+
+import json
+
+from repsim_utils import synthesis
+
+
+def record(chapter, run, verdicts, results=None):
+    return {"chapter": chapter, "run": run, "results": results or {},
+            "verdicts": [{"id": i, "paper": p, "claim": f"claim {i}", "outcome": o,
+                          "value": v, "ci": [v - 0.1, v + 0.1]} for i, p, o, v in verdicts]}
+
+
+def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(tmp_path):
+    recs = {
+        "convergent_learning__a": record("convergent_learning", "a", [
+            ("trained_match_more", "study", "agrees", 0.3), ("x", "li", "disagrees", -0.2)]),
+        "convergent_learning__b": record("convergent_learning", "b", [
+            ("trained_match_more", "study", "inconclusive", 0.05)]),
+        "standard_measures__a": record("standard_measures", "a", [
+            ("cka_trained_more_alike", "study", "agrees", 0.2),
+            ("cka_identifies_layers", "k", "agrees", 0.5)]),
+    }
+    lines = synthesis.answer(synthesis.verdict_frame(recs))
+    units = next(line for line in lines if line.startswith("**units"))
+    assert "in 1 of 2 runs" in units and "a: agrees" in units and "b: inconclusive" in units
+    assert any("subspaces" in line and "no result" in line for line in lines)
+    std = next(line for line in lines if line.startswith("**standard"))
+    assert "1 of 1 (measure, run)" in std and "above chance in 1 of 1" in std
+    papers = lines[-1]
+    assert "1 agrees, 1 disagrees of 2 verdicts" in papers
+
+
+def test_load_names_missing_runs_and_effects_turn_distances_round(tmp_path):
+    (tmp_path / "executed").mkdir()
+    row = {"layer": "l1", "statistic": "eps50", "variant": "raw", "effect": -0.2,
+           "effect_low": -0.3, "effect_high": -0.1}
+    rec = record("subspace_match", "a", [], {"sm_thresholds": [row]})
+    (tmp_path / "executed" / "subspace_match__a.json").write_text(json.dumps(rec))
+    found, missing = synthesis.load(["subspace_match__a", "geometry__b"], tmp_path)
+    assert list(found) == ["subspace_match__a"] and missing == ["geometry__b"]
+    eff = synthesis.effect_frame(found)
+    assert len(eff) == 1
+    e = eff.iloc[0]
+    assert (e.effect, e.low, e.high) == (0.2, 0.1, 0.3)  # lower eps50 = more alike
