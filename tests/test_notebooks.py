@@ -113,7 +113,9 @@ def test_book_builds_strictly_from_the_smoke_outputs(smoke_outputs, tmp_path):
     for chapter, spec in CHAPTERS.items():
         for run in spec["runs"]:
             page = (html / "book" / "executed" / f"{chapter}__{run}.html").read_text()
-            assert page.count("<img") >= 3, f"{chapter}__{run} page has no figures"
+            saved = json.loads((out / "executed" / f"{chapter}__{run}.json").read_text())
+            assert saved["figures"], f"{chapter}__{run} recorded no figure"
+            assert page.count("<img") >= len(saved["figures"]), f"{chapter}__{run} lost figures"
             assert spec["runs"][run]["title"].split(":")[0] in page
     synthesis = (html / "book" / "executed" / "synthesis__all.html").read_text()
     assert "trained networks are more alike" in synthesis
