@@ -32,7 +32,7 @@ from tqdm import tqdm
 from . import geometry, stats
 from .data import GATE_TASKS, GATE_THRESHOLDS, gate_labels
 from .models import MLPSpec, Network
-from .pairs import TRAINED, UNTRAINED, layer_arrays
+from .pairs import TRAINED, UNTRAINED, layer_arrays, trained_matrix
 from .training import TrainSpec, progress_enabled
 from .verdicts import Claim, Reference, Rule, Verdict
 from .zoo import Recipe, trained, untrained
@@ -311,6 +311,32 @@ def cross_seed_table(geom: pd.DataFrame, condition: str, seeds: Sequence[int]
     return pd.DataFrame(rows)
 
 
+def layer_identification(geom: pd.DataFrame, condition: str, seeds: Sequence[int]
+                         ) -> pd.DataFrame:
+    """Layer identification (Kornblith et al. 2019) by the metric fields: for every pair of
+    networks of ``condition`` and every layer of one, is the layer of the other whose log
+    volume-element map correlates best the corresponding one? Per pair: the share of layers
+    (both directions) identified; chance is 1 / layers."""
+    layers = list(geom["layer"].unique())
+
+    def logvol(seed: int, layer: str) -> np.ndarray:
+        d = geom[(geom.condition == condition) & (geom.seed == seed) & (geom.layer == layer)]
+        return np.log(d["volume"].to_numpy())
+
+    rows = []
+    for i, si in enumerate(seeds):
+        for j, sj in enumerate(seeds):
+            if j <= i:
+                continue
+            corr = np.array([[np.corrcoef(logvol(si, la), logvol(sj, lb))[0, 1]
+                              for lb in layers] for la in layers])
+            hits = [int(np.argmax(corr[k]) == k) for k in range(len(layers))]
+            hits += [int(np.argmax(corr[:, k]) == k) for k in range(len(layers))]
+            rows.append({"net_a": f"t{i}", "net_b": f"t{j}", "kind": TRAINED,
+                         "accuracy": float(np.mean(hits))})
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # claims and verdicts
 
@@ -345,6 +371,10 @@ CLAIMS = {c.id: c for c in [
     Claim("noise_reduces_curvature", PAPER, "Input noise during training reduces curvature",
           "log total absolute curvature (last hidden layer), rich + noise minus rich",
           Rule("below", 0.0)),
+    Claim("metric_identifies_layers", "kornblith2019similarity",
+          "The metric fields identify the corresponding layer of another network above chance",
+          "layer-identification accuracy by log volume-element maps, rich networks, minus "
+          "chance", Rule("above", 0.0)),
     Claim("seeds_agree", "study",
           "Networks trained from different seeds learn similar metric fields",
           "correlation of log volume-element maps, rich networks, trained vs trained minus "
@@ -353,10 +383,12 @@ CLAIMS = {c.id: c for c in [
 
 
 def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
-             layers: Sequence[str], n: int, **kwargs) -> list[Verdict]:
+             layers: Sequence[str], n: int, ident: pd.DataFrame | None = None,
+             **kwargs) -> list[Verdict]:
     """The chapter's verdicts (see :data:`CLAIMS`) from the regime table, the per-layer
-    summaries (trained and init states) and the cross-seed table of the rich condition.
-    Conditions are paired by seed; intervals resample seeds."""
+    summaries (trained and init states), the cross-seed table of the rich condition and its
+    layer identification (``ident``, needed with 2 or more layers). Conditions are paired by
+    seed; intervals resample seeds."""
     layers = list(layers)
     first, last = layers[0], layers[-1]
 
@@ -421,6 +453,11 @@ def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
         mean(np.log(s("rich + noise", "total_abs_k", last))
              - np.log(s("rich", "total_abs_k", last))),
         Reference.of("rich: log total |K| dA", mean(np.log(s("rich", "total_abs_k", last))))))
+    if len(layers) >= 2 and ident is not None:
+        out.append(CLAIMS["metric_identifies_layers"].judge(
+            stats.over_networks(trained_matrix(ident, "accuracy", n) - 1 / len(layers), n,
+                                True, **kwargs),
+            Reference("chance", 1 / len(layers))))
     tt, tu = layer_arrays(cross, "log_volume_corr", layers, n)
     out.append(CLAIMS["seeds_agree"].judge(
         stats.bootstrap_networks(lambda i: stats.weakest(stats.pair_mean(tt, i)

@@ -227,3 +227,16 @@ def test_tangent_kernel_alignment_is_one_for_an_unmoved_net_and_matches_autograd
         for p in moved.layers.parameters():
             p.add_(torch.randn_like(p))
     assert gs.kernel_alignment(moved, init, x) < 0.99
+
+
+def test_layer_identification_by_metric_fields():
+    theta = gs.grid(9)
+    rows = []
+    for seed in (0, 1, 2):
+        for k, layer in enumerate(("act1", "act2", "act3")):
+            # each layer its own volume pattern, the same in every network (up to scale)
+            vol = np.exp(np.sin((k + 1) * 2.0 * theta[:, 0].numpy()) + 0.01 * seed)
+            rows.append(pd.DataFrame({"condition": "rich", "seed": seed, "layer": layer,
+                                      "volume": vol * (seed + 1)}))
+    ident = gs.layer_identification(pd.concat(rows), "rich", [0, 1, 2])
+    assert len(ident) == 3 and set(ident.accuracy) == {1.0}

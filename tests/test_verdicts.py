@@ -171,8 +171,9 @@ def geometry_case(sign, noise, seed=0):
                                  "stretch_near_far": stretch * j(c + t),
                                  "total_abs_k": tac * j(c + t), "align_a": 0.9, "align_b": 0.9})
     cross = planted({"log_volume_corr": tt(0.5 + s * 0.3, 0.5)}, noise=noise)
+    ident = planted({"accuracy": tt(1 / 3 + s / 3, 0.0)}, layers=["all"], noise=noise)
     return geometry_study.verdicts(pd.DataFrame(regime), pd.DataFrame(sums), cross, LAYERS, N,
-                                   **FAST)
+                                   ident, **FAST)
 
 
 def test_geometry_verdicts_on_planted_cases():
@@ -190,5 +191,6 @@ def test_geometry_verdicts_on_planted_cases():
     for claim in ("rich_lazy_curvature", "regime_generalisation"):
         assert none[claim] == "disagrees", (claim, none)  # a planted null contrast
     noisy = outcomes(geometry_case(0, -1.0))
-    for claim in ("rich_lazy_curvature", "noise_reduces_curvature", "noise_flattens_metric"):
+    for claim in ("rich_lazy_curvature", "noise_reduces_curvature", "noise_flattens_metric",
+                  "metric_identifies_layers"):
         assert noisy[claim] == "inconclusive", (claim, noisy)
