@@ -153,7 +153,7 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
     are the minimum over layers inside every resample, so the interval is that of the minimum;
     "worst layer" the maximum of an error."""
     layers = list(layers)
-    boot, low, high = stats.bootstrap_networks, stats.weakest, stats.strongest
+    low, high = stats.weakest, stats.strongest
 
     def ref(name, values, pairs, reduce=stats.identity):
         return Reference.of(name, stats.over_networks(values, n, pairs, reduce, **kwargs))
@@ -163,7 +163,7 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
     tt, tu = layer_arrays(spread, "spread", layers, n)
     spread_tt = stats.over_networks(tt, n, True, low, **kwargs)
     out.append(CLAIMS["reliable_units"].judge(
-        boot(lambda i: low(stats.pair_mean(tt, i) - stats.net_mean(tu, i)), n, **kwargs),
+        stats.effect_over_networks(tt, tu, n, low, **kwargs),
         ref("spread, trained vs untrained", tu, False, low),
         note=f"Spread, trained vs trained: {spread_tt.value:.3g} [{spread_tt.low:.3g}, "
              f"{spread_tt.high:.3g}]."))
@@ -182,7 +182,7 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
             stats.over_networks(tt[-1] - tt[0], n, True, **kwargs),
             ref("trained vs untrained", tu[-1] - tu[0], False)))
     out.append(CLAIMS["trained_match_more"].judge(
-        boot(lambda i: low(stats.pair_mean(tt, i) - stats.net_mean(tu, i)), n, **kwargs),
+        stats.effect_over_networks(tt, tu, n, low, **kwargs),
         ref("trained vs untrained (weakest layer)", tu, False, low)))
 
     tt, tu = layer_arrays(sparse, "few_gap", layers, n)
@@ -193,7 +193,7 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
     tt, tu = layer_arrays(clusters, "shared", layers, n)
     null_tt, _ = layer_arrays(clusters, "shared_null", layers, n)
     out.append(CLAIMS["many_to_many"].judge(
-        boot(lambda i: low(stats.pair_mean(tt, i) - stats.net_mean(tu, i)), n, **kwargs),
+        stats.effect_over_networks(tt, tu, n, low, **kwargs),
         ref("trained vs untrained share", tu, False, low),
         ref("samples of net b shuffled", null_tt, True, low)))
 

@@ -460,8 +460,7 @@ def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
             Reference("chance", 1 / len(layers))))
     tt, tu = layer_arrays(cross, "log_volume_corr", layers, n)
     out.append(CLAIMS["seeds_agree"].judge(
-        stats.bootstrap_networks(lambda i: stats.weakest(stats.pair_mean(tt, i)
-                                                         - stats.net_mean(tu, i)), n, **kwargs),
+        stats.effect_over_networks(tt, tu, n, stats.weakest, **kwargs),
         Reference.of("trained vs untrained (weakest layer)",
                      stats.over_networks(tu, n, False, stats.weakest, **kwargs))))
     return out

@@ -173,8 +173,7 @@ def verdicts(table: pd.DataFrame, ident: pd.DataFrame, layers: Sequence[str], n:
             Reference("chance", 1 / len(layers))))
         tt, tu = layer_arrays(table, m, layers, n)
         out.append(CLAIMS[f"{key}_trained_more_alike"].judge(
-            stats.bootstrap_networks(lambda i, tt=tt, tu=tu: stats.weakest(
-                stats.pair_mean(tt, i) - stats.net_mean(tu, i)), n, **kwargs),
+            stats.effect_over_networks(tt, tu, n, stats.weakest, **kwargs),
             Reference.of("trained vs untrained (weakest layer)",
                          stats.over_networks(tu, n, False, stats.weakest, **kwargs))))
     return out

@@ -146,6 +146,16 @@ def over_networks(values: np.ndarray, n: int, pairs: bool,
     return bootstrap_networks(lambda i: reduce(mean(values, i)), n, **kwargs)
 
 
+def effect_over_networks(tt: np.ndarray, tu: np.ndarray, n: int,
+                         reduce: Callable[[np.ndarray], np.ndarray] = identity,
+                         sign: float = 1.0, **kwargs) -> Estimate:
+    """Estimate of ``reduce`` of the training effect, sign * (mean over pairs of trained
+    networks of ``tt`` minus mean over networks of ``tu``), both sides on the same resampled
+    networks. ``sign=-1`` for distances (lower is more alike)."""
+    return bootstrap_networks(
+        lambda i: reduce(sign * (pair_mean(tt, i) - net_mean(tu, i))), n, **kwargs)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Trained vs trained beside trained vs untrained, for one statistic.
@@ -216,6 +226,6 @@ def shuffled(b: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 __all__ = ["CONFIDENCE", "Comparison", "Estimate", "bootstrap_networks", "check_pairs",
-           "compare", "identity", "mean_over_networks", "net_mean", "over_networks",
-           "pair_mean", "per_network_difference", "shuffled", "sign_flip_test", "strongest",
-           "weakest"]
+           "compare", "effect_over_networks", "identity", "mean_over_networks", "net_mean",
+           "over_networks", "pair_mean", "per_network_difference", "shuffled", "sign_flip_test",
+           "strongest", "weakest"]

@@ -207,7 +207,7 @@ def verdicts(curves: pd.DataFrame, simple: pd.DataFrame, layers: Sequence[str], 
             ref("trained vs untrained", tu, False, u_shape)))
     tt_high = stats.over_networks(tt, n, True, high, **kwargs)
     out.append(CLAIMS["trained_match_more"].judge(
-        boot(lambda i: low(stats.net_mean(tu, i) - stats.pair_mean(tt, i)), n, **kwargs),
+        stats.effect_over_networks(tt, tu, n, low, sign=-1.0, **kwargs),
         ref("eps50 trained vs untrained (largest layer)", tu, False, high),
         note=f"eps50 is the smallest eps at which half of both layers' neurons match; trained "
              f"vs trained (largest layer): {tt_high.value:.3g} [{tt_high.low:.3g}, "
