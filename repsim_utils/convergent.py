@@ -8,16 +8,14 @@ Pairs are every two trained networks and each trained network with its untrained
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from . import matching, stats
 from .pairs import TRAINED, UNTRAINED, layer_arrays, pair_arrays, pair_list, summarise
-from .training import progress_enabled
+from .progress import track
 from .verdicts import Claim, Reference, Rule, Verdict
 
 Acts = dict[str, dict[str, np.ndarray]]
@@ -25,7 +23,7 @@ Acts = dict[str, dict[str, np.ndarray]]
 
 def _jobs(layers: Sequence[str], pairs: Sequence[tuple[str, str, str]], desc: str):
     jobs = [(layer, pair) for layer in layers for pair in pairs]
-    return tqdm(jobs, desc=desc, file=sys.stderr, disable=not progress_enabled())
+    return track(jobs, desc)
 
 
 def match_table(acts: Acts, layers: Sequence[str],

@@ -8,14 +8,12 @@ the claims the chapter tests and their verdicts. Built on :mod:`repsim_utils.eff
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.decomposition import PCA
-from tqdm import tqdm
 
 from . import class_structure as cs
 from . import stats
@@ -24,7 +22,7 @@ from .data import Dataset
 from .effective import effective_weights, identity_error
 from .models import Network
 from .pairs import TRAINED, UNTRAINED, pair_arrays
-from .training import progress_enabled
+from .progress import track
 from .verdicts import Claim, Reference, Rule, Verdict
 from .zoo import Trained
 
@@ -73,8 +71,7 @@ def effective_table(runs: dict[str, Trained], x: torch.Tensor, y: torch.Tensor,
     labels = y.numpy()
     rows, flat = [], {}
     jobs = [(name, run, e) for name, run in runs.items() for e in sorted(run.checkpoints)]
-    for name, run, epoch in tqdm(jobs, desc="effective weights", file=sys.stderr,
-                                 disable=not progress_enabled()):
+    for name, run, epoch in track(jobs, "effective weights"):
         w, b, f, err = weights_at(run, epoch, x)
         flat[name, epoch] = w
         net = run.at(epoch)

@@ -20,20 +20,19 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from . import geometry, stats
 from .data import GATE_TASKS, GATE_THRESHOLDS, gate_labels
 from .models import MLPSpec, Network
 from .pairs import TRAINED, UNTRAINED, layer_arrays, trained_matrix
-from .training import TrainSpec, progress_enabled
+from .progress import track
+from .training import TrainSpec
 from .verdicts import Claim, Reference, Rule, Verdict
 from .zoo import Recipe, trained, untrained
 
@@ -262,8 +261,7 @@ def study(setup: Setup, seeds: Sequence[int], theta: torch.Tensor, band: float,
     regime, geoms, sums = [], [], []
     jobs = [(c, s) for c in CONDITIONS for s in seeds]
     kernel_points = theta[np.linspace(0, len(theta) - 1, min(n_kernel, len(theta))).astype(int)]
-    for condition, seed in tqdm(jobs, desc="conditions", file=sys.stderr,
-                                disable=not progress_enabled()):
+    for condition, seed in track(jobs, "conditions"):
         net, init = setup.network(condition, seed)
         row = {"condition": condition, "seed": seed, "weight_change": weight_change(net, init),
                "kernel_alignment": kernel_alignment(net, init,

@@ -7,18 +7,16 @@ network trained from a different seed? And the claims the chapter tests.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from . import matching, stats
 from . import reference_measures as rm
 from .pairs import TRAINED, layer_arrays, trained_matrix
+from .progress import track
 from .subspace import SubspaceMatcher
-from .training import progress_enabled
 from .verdicts import Claim, Reference, Rule, Verdict
 
 Acts = dict[str, dict[str, np.ndarray]]
@@ -83,8 +81,7 @@ def measure_table(acts: Acts, layers: Sequence[str], pairs: Sequence[tuple[str, 
     column per measure)."""
     rows = []
     jobs = [(layer, pair) for layer in layers for pair in pairs]
-    for layer, (a, b, kind) in tqdm(jobs, desc="standard measures", file=sys.stderr,
-                                    disable=not progress_enabled()):
+    for layer, (a, b, kind) in track(jobs, "standard measures"):
         rows.append({"layer": layer, "net_a": a, "net_b": b, "kind": kind}
                     | {m: MEASURES[m](acts[a][layer], acts[b][layer]) for m in measures})
     return pd.DataFrame(rows)
@@ -98,8 +95,7 @@ def identification_table(acts: Acts, layers: Sequence[str], n: int,
     the mean credit over layers and both directions; chance is 1 / layers."""
     rows = []
     jobs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    for i, j in tqdm(jobs, desc="layer identification", file=sys.stderr,
-                     disable=not progress_enabled()):
+    for i, j in track(jobs, "layer identification"):
         for m in measures:
             credit = []
             x, y = f"t{i}", f"t{j}"

@@ -96,21 +96,28 @@ def wiring_diagram(weights: np.ndarray, targets: np.ndarray, n_show: int = 8) ->
 
 def cluster_matrix(corr: np.ndarray, labels: np.ndarray, n_a: int) -> Figure:
     """Joint correlation matrix of both networks' units ordered by cluster; the side strip shows
-    which network each unit belongs to (A dark, B light)."""
+    which network each unit belongs to (A dark, B light), row for row."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
     order = np.lexsort((np.arange(len(labels)) >= n_a, labels))
-    fig, (ax_strip, ax) = plt.subplots(1, 2, figsize=(6, 5),
-                                       gridspec_kw={"width_ratios": [1, 20]})
-    ax_strip.imshow((order >= n_a)[:, None], aspect="auto", cmap="Greys_r")
-    ax_strip.set_xticks([])
-    ax_strip.set_ylabel("units, ordered by cluster")
+    fig, ax = plt.subplots(figsize=(6, 5))
     im = ax.imshow(corr[np.ix_(order, order)], vmin=-1, vmax=1, cmap="RdBu_r")
+    # strip and colour bar share the matrix's height exactly, so strip rows are matrix rows
+    divider = make_axes_locatable(ax)
+    ax_strip = divider.append_axes("left", size="4%", pad=0.08)
+    ax_strip.imshow((order >= n_a)[:, None], aspect="auto", cmap="Greys_r",
+                    interpolation="nearest")
+    ax_strip.set_xticks([])
+    ax_strip.set_ylabel("units by cluster (strip: A dark, B light)")
     bounds = np.flatnonzero(np.diff(labels[order])) + 0.5
     for bnd in bounds:
         ax.axhline(bnd, color="k", lw=0.5)
         ax.axvline(bnd, color="k", lw=0.5)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.colorbar(im, ax=ax, shrink=0.7)
+    ax.grid(False)
+    ax_strip.grid(False)
+    fig.colorbar(im, cax=divider.append_axes("right", size="4%", pad=0.08))
     return fig
 
 

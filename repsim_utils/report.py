@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_open, write_json
+from .page import CAPTION_MARK
 from .provenance import git_commit, machine, versions
 from .verdicts import Verdict
 
@@ -162,7 +163,9 @@ class Report:
                 f.write(png)
         self.figures[name] = caption
         self._glue(name, Image(data=png, format="png"), display=True)
-        display(Markdown(f"**Figure ({name}).** {caption}"))
+        # for a reader running the notebook by hand; the book's page numbers the figure and
+        # takes its caption from the figure cell instead (repsim_utils.page)
+        display(Markdown(f"**Figure ({name}).** {caption}"), metadata={CAPTION_MARK: name})
         plt.close(fig)
         self._flush()
 

@@ -35,8 +35,10 @@ from typing import Any
 
 import yaml
 
-from . import paths, schema
+from . import exec_cache, page, paths, schema
 from .atomic import atomic_open, write_json
+from .heartbeat import EVERY_S, Heartbeat
+from .progress import STATUS_ENV
 from .provenance import git_commit, machine, versions
 from .report import FIGURES_ENV, RESULTS_ENV
 from .synthesis import OUT_ENV
@@ -403,14 +405,59 @@ def _quiet_loggers(*names: str) -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _thread_limits(threads: int | None) -> dict[str, str]:
+    """Environment that caps a kernel's BLAS, OpenMP and torch threads (parallel runs must not
+    oversubscribe the cores); empty when ``threads`` is ``None``."""
+    if threads is None:
+        return {}
+    n = str(int(threads))
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[Any]:
+    """Kill this process's Jupyter kernels after ``seconds``; yields a callable telling whether
+    that happened (papermill then reports a dead kernel)."""
+    import threading
+
+    fired = threading.Event()
+    if not seconds:
+        yield fired.is_set
+        return
+
+    def stop_kernels() -> None:
+        import psutil
+
+        fired.set()
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if any("ipykernel" in part for part in child.cmdline()):
+                    child.kill()
+
+    timer = threading.Timer(seconds, stop_kernels)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired.is_set
+    finally:
+        timer.cancel()
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())[:300]
 
 
-def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -> dict[str, Any]:
+def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True,
+            heartbeat: float = EVERY_S, timeout: float | None = None, threads: int | None = None,
+            cache_key: str | None = None) -> dict[str, Any]:
     """Execute one run in a staging folder; publish it (all or nothing) only when it
     succeeded. Any failure raises :class:`RunFailed` (Ctrl-C: :class:`Interrupted`) and leaves
-    the previous page as it was."""
+    the previous page as it was.
+
+    ``heartbeat``: seconds between console lines naming the running cell (0: none);
+    ``timeout``: seconds the whole run may take, after which its kernel is stopped and the run
+    fails; ``threads``: BLAS/OpenMP/torch threads of the kernel (``OMP_NUM_THREADS``...);
+    ``cache_key``: recorded in the JSON for the execution cache."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -440,9 +487,12 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
         # The kernel inherits our environment; a headless MPLBACKEND=Agg (as in CI) would make
         # figures render as text, so the kernel always gets the notebook's inline backend.
         with _environ(**{RESULTS_ENV: str(staged_results), FIGURES_ENV: str(staging / "figures"),
-                         OUT_ENV: str(out_dir),
-                         "MPLBACKEND": "module://matplotlib_inline.backend_inline"}), \
-                _kernel_stderr_to(kernel_log), _quiet_loggers("papermill", "traitlets"):
+                         OUT_ENV: str(out_dir), STATUS_ENV: str(staging / "status.txt"),
+                         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                         **_thread_limits(threads)}), \
+                _kernel_stderr_to(kernel_log), _quiet_loggers("papermill", "traitlets"), \
+                Heartbeat(staged_nb, staging / "status.txt", heartbeat), \
+                _time_limit(timeout) as timed_out:
             papermill.execute_notebook(
                 str(plan.notebook), str(staged_nb), parameters=plan.params,
                 kernel_name="python3", progress_bar=progress, cwd=str(staging),
@@ -455,18 +505,23 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
         shutil.rmtree(staging, ignore_errors=True)
         raise Interrupted(f"{plan.name} was stopped; nothing of it is published") from None
     except Exception as err:  # a dead kernel (out of memory), a timeout, a full disk...
-        what = ("the kernel died (killed, e.g. out of memory)"
-                if type(err).__name__ == "DeadKernelError" else
-                f"stopped: {type(err).__name__}: {_one_line(err)}")
+        if timed_out():
+            what = f"was stopped at its time limit ({timeout:g} s, --timeout)"
+        elif type(err).__name__ == "DeadKernelError":
+            what = "the kernel died (killed, e.g. out of memory)"
+        else:
+            what = f"stopped: {type(err).__name__}: {_one_line(err)}"
         raise fail(what) from None
     wall = time.time() - start
 
     try:
         nb = nbformat.read(staged_nb, as_version=4)
+        partial = json.loads(staged_results.read_text()) if staged_results.exists() else {}
         _retitle(nb, plan.title, _banner(plan, profile))
+        page.collapse_code(nb)
+        page.number_figures(nb, plan.name, partial.get("figures", {}))
         nb.metadata["repsim"] = {"chapter": plan.chapter, "run": plan.run, "profile": profile,
                                  "parameters": plan.params, "commit": git_commit()}
-        partial = json.loads(staged_results.read_text()) if staged_results.exists() else {}
         record = {
             "chapter": plan.chapter, "run": plan.run, "title": plan.title, "profile": profile,
             "parameters": plan.params, "command_line": plan.overrides,
@@ -478,6 +533,7 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True) -
             "results": partial.get("results", {}), "figures": partial.get("figures", {}),
             "verdicts": partial.get("verdicts", []),
             "null_reasons": partial.get("null_reasons", {}),
+            "cache_key": cache_key,
         }
         for line in _cache_warnings(nb):
             print(f"  warning: {line}", file=sys.stderr, flush=True)
@@ -530,6 +586,50 @@ def _retitle(nb: Any, title: str, banner: str = "") -> None:
             return
 
 
+@dataclass
+class Options:
+    """How runs are executed (the ``run`` command's flags)."""
+
+    progress: bool = True
+    heartbeat: float = EVERY_S
+    timeout: float | None = None
+    force: bool = False
+    keep_going: bool = False
+    #: parallel runs on a local Dask cluster (1: the plain serial path)
+    jobs: int = 1
+    #: address of an existing Dask scheduler (``tcp://host:8786``); overrides ``jobs``
+    scheduler: str | None = None
+
+
+def cache_key(plan: RunPlan, table: dict[str, Any], out_dir: Path, profile: str,
+              environment: str) -> str:
+    """The execution-cache key of a run (:mod:`repsim_utils.exec_cache`); a chapter that reads
+    every other run (``last: true``) also depends on their published results."""
+    upstream: list[Path] = []
+    if table["chapters"][plan.chapter].get("last"):
+        upstream = [p for p in (out_dir / "executed").glob("*.json")
+                    if not p.name.startswith(f"{plan.chapter}__")]
+    return exec_cache.run_key(plan.notebook, resolved_parameters(plan), profile, environment,
+                              upstream)
+
+
+def is_current(plan: RunPlan, out_dir: Path, key: str) -> bool:
+    """Is the published run's key ``key``, with notebook, JSON and figures in place?"""
+    notebook, record, figures = _targets(plan, out_dir)
+    return exec_cache.published_key(record, notebook, figures) == key
+
+
+def _execute_locked(plan: RunPlan, out_dir: Path, profile: str, opts: Options,
+                    threads: int | None, key: str) -> dict[str, Any]:
+    """One run under its lock; what a Dask worker executes (a module-level function, so it
+    pickles)."""
+    import threadpoolctl
+
+    with run_lock(plan, out_dir), threadpoolctl.threadpool_limits(threads):
+        return execute(plan, out_dir, profile, progress=opts.progress, heartbeat=opts.heartbeat,
+                       timeout=opts.timeout, threads=threads, cache_key=key)
+
+
 def run(
     profile: str = "default",
     chapters: Sequence[str] = (),
@@ -539,34 +639,175 @@ def run(
     table: Path | None = None,
     keep_going: bool = False,
     progress: bool = True,
+    options: Options | None = None,
 ) -> list[dict[str, Any]]:
-    """Validate every requested run, then execute them in order. Raises on the first failure
-    (or, with ``keep_going``, after trying all of them)."""
+    """Validate every requested run, then execute those whose inputs changed (the execution
+    cache), serially or on Dask (``options.jobs``, ``options.scheduler``). Raises on the first
+    failure (or, with ``keep_going``, after trying all of them). Returns the records of the runs
+    executed."""
+    opts = options or Options(progress=progress, keep_going=keep_going)
+    opts.keep_going = opts.keep_going or keep_going
+    if opts.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {opts.jobs}")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {opts.timeout}")
     table = table or default_table()
     out_dir = out_dir or paths.book_dir()
-    plans = plan_runs(load_table(table), table.parent, profile, chapters, runs, overrides)
+    spec = load_table(table)
+    plans = plan_runs(spec, table.parent, profile, chapters, runs, overrides)
     for plan in plans:  # all checks before any work
         validate(plan)
     for name in recover(out_dir):
         print(f"  restored the previous page of {name} (a publish was cut off)", flush=True)
-    records, failures = [], []
-    t0 = time.time()
-    for i, plan in enumerate(plans, 1):
-        print(f"[{i}/{len(plans)}] {plan.name} ({profile}): {plan.title}", flush=True)
-        try:
-            with run_lock(plan, out_dir):
-                rec = execute(plan, out_dir, profile, progress=progress)
-        except (RunFailed, RunBusy) as err:
-            if not keep_going:  # the caller reports it: one line
-                raise RunFailed(str(err)) from None
-            print(f"  FAILED after {time.time() - t0:.0f}s: {err}", file=sys.stderr, flush=True)
-            failures.append(str(err))
-            continue
-        records.append(rec)
-        print(f"  done in {rec['wall_time_s']:.0f}s (total {time.time() - t0:.0f}s)", flush=True)
-    if failures:
-        raise RunFailed(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
-    return records
+    environment = exec_cache.environment_digest()
+    first = [p for p in plans if not spec["chapters"][p.chapter].get("last")]
+    last = [p for p in plans if p not in first]
+    engine = _Serial() if opts.jobs == 1 and not opts.scheduler else _Dask(opts)
+    state = _Progress(len(plans), profile)
+    try:
+        for batch in (first, last):  # the synthesis reads what the first batch published
+            todo = []
+            for plan in batch:
+                key = cache_key(plan, spec, out_dir, profile, environment)
+                if not opts.force and is_current(plan, out_dir, key):
+                    state.skipped(plan)
+                else:
+                    todo.append((plan, key))
+            engine.run(todo, out_dir, profile, opts, state)
+    finally:
+        engine.close()
+    if state.failures:
+        raise RunFailed(f"{len(state.failures)} run(s) failed:\n" + "\n".join(state.failures))
+    return state.records
+
+
+class _Progress:
+    """Console lines as runs start, finish, fail or are skipped."""
+
+    def __init__(self, total: int, profile: str):
+        self.total, self.profile, self.count = total, profile, 0
+        self.records: list[dict[str, Any]] = []
+        self.failures: list[str] = []
+        self.t0 = time.time()
+
+    def _tag(self, plan: RunPlan) -> str:
+        self.count += 1
+        return f"[{self.count}/{self.total}] {plan.name} ({self.profile})"
+
+    def skipped(self, plan: RunPlan) -> None:
+        print(f"{self._tag(plan)}: unchanged since it was published, skipped "
+              f"(--force reruns it)", flush=True)
+
+    def started(self, plan: RunPlan) -> None:
+        print(f"{self._tag(plan)}: {plan.title}", flush=True)
+
+    def done(self, plan: RunPlan, record: dict[str, Any], tag: bool = False) -> None:
+        self.records.append(record)
+        head = f"{self._tag(plan)}: {plan.title}\n" if tag else ""
+        print(f"{head}  done in {record['wall_time_s']:.0f}s (total {time.time() - self.t0:.0f}s)",
+              flush=True)
+
+    def failed(self, plan: RunPlan, err: BaseException, keep_going: bool,
+               tag: bool = False) -> None:
+        if tag:
+            print(f"{self._tag(plan)}: {plan.title}", flush=True)
+        if not keep_going:  # the caller reports it: one line
+            raise RunFailed(str(err)) from None
+        print(f"  FAILED after {time.time() - self.t0:.0f}s: {err}", file=sys.stderr, flush=True)
+        self.failures.append(str(err))
+
+
+class _Serial:
+    """One run after another in this process (``--jobs 1``, the default)."""
+
+    def run(self, todo: list[tuple[RunPlan, str]], out_dir: Path, profile: str, opts: Options,
+            state: _Progress) -> None:
+        for plan, key in todo:
+            state.started(plan)
+            try:
+                rec = _execute_locked(plan, out_dir, profile, opts, None, key)
+            except (RunFailed, RunBusy) as err:
+                state.failed(plan, err, opts.keep_going)
+                continue
+            state.done(plan, rec)
+
+    def close(self) -> None:
+        pass
+
+
+class _Dask:
+    """Runs as tasks on a Dask cluster: a ``LocalCluster`` of ``jobs`` single-threaded worker
+    processes, or the scheduler at ``scheduler``. Each run is one task (its kernel is a child
+    of the worker); a run on a CUDA device asks for the worker resource ``GPU``."""
+
+    def __init__(self, opts: Options):
+        import logging
+
+        from dask.distributed import Client, LocalCluster
+
+        self.cluster = None
+        if opts.scheduler:
+            try:
+                self.client = Client(opts.scheduler, timeout="20s")
+            except OSError as err:
+                raise ConfigError(f"cannot reach the Dask scheduler at {opts.scheduler}: "
+                                  f"{_one_line(err)}") from None
+            self.threads = None  # the workers' own environment decides
+        else:
+            cores = os.cpu_count() or 1
+            self.threads = max(1, cores // opts.jobs)
+            gpu = {"GPU": 1} if _cuda_available() else None
+            self.cluster = LocalCluster(n_workers=opts.jobs, threads_per_worker=1,
+                                        processes=True, dashboard_address=None,
+                                        silence_logs=logging.ERROR, resources=gpu)
+            self.client = Client(self.cluster)
+        workers = len(self.client.scheduler_info()["workers"])
+        where = opts.scheduler or f"a local cluster, {self.threads} BLAS thread(s) per worker"
+        print(f"Dask: {workers} worker(s) on {where}", flush=True)
+
+    def run(self, todo: list[tuple[RunPlan, str]], out_dir: Path, profile: str, opts: Options,
+            state: _Progress) -> None:
+        from dask.distributed import as_completed
+
+        futures = {}
+        for plan, key in todo:
+            gpu = str(resolved_parameters(plan).get("device", "cpu")).startswith("cuda")
+            future = self.client.submit(_execute_locked, plan, out_dir, profile, opts,
+                                        self.threads, key, pure=False,
+                                        key=f"repsim-{plan.name}-{key[:12]}",
+                                        resources={"GPU": 1} if gpu else None)
+            futures[future] = plan
+        for future in as_completed(futures):
+            plan = futures[future]
+            try:
+                rec = future.result()
+            except Exception as err:  # noqa: BLE001 (a lost worker is a failed run too)
+                if not isinstance(err, RunFailed | RunBusy):
+                    err = RunFailed(f"{plan.name} failed on its Dask worker: "
+                                    f"{type(err).__name__}: {_one_line(err)}; the previous page "
+                                    f"is unchanged")
+                try:
+                    state.failed(plan, err, opts.keep_going, tag=True)
+                except RunFailed:
+                    for other in futures:
+                        other.cancel()
+                    raise
+                continue
+            state.done(plan, rec, tag=True)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
 
 
 def describe(table: Path | None = None, profile: str = "default") -> str:
@@ -600,7 +841,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--table", type=Path, default=None, help="run table (notebooks/runs.yml)")
     p_run.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
     p_run.add_argument("--no-progress", action="store_true",
-                       help="no per-cell progress bar on the console (logs, CI)")
+                       help="no progress bar of cells on the console (logs, CI); the heartbeat "
+                            "lines stay")
+    p_run.add_argument("--heartbeat", type=float, default=EVERY_S, metavar="SECONDS",
+                       help="every SECONDS, a console line naming the running cell and its "
+                            f"step (default {EVERY_S:g}; 0: none)")
+    p_run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop a run that takes longer (its previous page stays)")
+    p_run.add_argument("--force", action="store_true",
+                       help="rerun even runs whose inputs did not change (execution cache)")
+    p_run.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="run N runs at once on a local Dask cluster (default 1: serial)")
+    p_run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="send the runs to an existing Dask scheduler (tcp://host:8786)")
     p_list = sub.add_parser("list", help="show chapters, runs and resolved parameters")
     p_list.add_argument("--profile", default="default")
     p_list.add_argument("--table", type=Path, default=None)
@@ -610,8 +863,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             print(describe(args.table, args.profile))
             return 0
+        opts = Options(progress=not args.no_progress, heartbeat=args.heartbeat,
+                       timeout=args.timeout, force=args.force, keep_going=args.keep_going,
+                       jobs=args.jobs, scheduler=args.scheduler)
         run(args.profile, args.chapter, args.run, parse_overrides(args.param), args.out,
-            args.table, args.keep_going, progress=not args.no_progress)
+            args.table, options=opts)
     except (ConfigError, RunFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1

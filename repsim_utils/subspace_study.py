@@ -12,17 +12,15 @@ similarity is averaged over draws. Layers with no more rows than ``n_coords`` us
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from . import stats
 from .pairs import layer_arrays
+from .progress import track
 from .subspace import SubspaceMatcher, coordinate_draws
-from .training import progress_enabled
 from .verdicts import Claim, Reference, Rule, Verdict
 
 #: The paper's eps grid (Wang et al. 2018, Section 5).
@@ -78,8 +76,7 @@ def mms_table(acts: dict[str, dict[str, np.ndarray]], layers: Sequence[str],
     check_eps(eps)
     rows = []
     jobs = [(layer, pair, c) for layer in layers for pair in pairs for c in center]
-    for layer, (a, b, kind), c in tqdm(jobs, desc="maximum matches", file=sys.stderr,
-                                       disable=not progress_enabled()):
+    for layer, (a, b, kind), c in track(jobs, "maximum matches"):
         ms = matchers(acts[a][layer], acts[b][layer], c, n_coords, n_draws, seed)
         mms = np.mean([m.similarity(eps) for m in ms], axis=0)
         full = float(np.mean([m.smallest_full_eps() for m in ms]))
@@ -106,8 +103,7 @@ def simple_match_table(acts: dict[str, dict[str, np.ndarray]], layers: Sequence[
     rng = np.random.default_rng(seed)
     rows = []
     jobs = [(layer, pair) for layer in layers for pair in pairs]
-    for layer, (a, b, kind) in tqdm(jobs, desc="simple matches", file=sys.stderr,
-                                    disable=not progress_enabled()):
+    for layer, (a, b, kind) in track(jobs, "simple matches"):
         m = matchers(acts[a][layer], acts[b][layer], False, n_coords, 1, seed)[0]
         e = eps_half(m) if eps is None else eps
         if e >= 1:  # more than half the neurons dead: no eps < 1 reaches a half match

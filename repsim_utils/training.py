@@ -6,7 +6,6 @@ the input noise come from private generators seeded by ``seed``, never from glob
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 
@@ -15,6 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import Dataset
+from .progress import progress_enabled, report_status
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "step")
@@ -73,10 +73,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device='cuda' asked for, but torch sees no GPU")
     return torch.device(name)
-
-
-def progress_enabled() -> bool:
-    return os.environ.get("REPSIM_PROGRESS", "1") != "0"
 
 
 def _loss_fn(name: str, alpha: float):
@@ -144,6 +140,7 @@ def train(model: nn.Module, data: Dataset, spec: TrainSpec, seed: int,
     bar = tqdm(range(1, spec.epochs + 1), desc=desc, disable=not show, file=sys.stderr,
                leave=False, dynamic_ncols=True)
     for epoch in bar:
+        report_status(f"{desc}: epoch {epoch}/{spec.epochs}")
         model.train()
         order = torch.randperm(n, generator=gen)
         total = 0.0

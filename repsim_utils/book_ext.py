@@ -1,0 +1,83 @@
+"""The book's Sphinx extension: repository links and launch buttons that point at real files.
+
+Loaded by ``_config.yml`` (``sphinx.extra_extensions``). Two jobs:
+
+1. **The repository URL comes from one setting**: the environment variable
+   ``REPSIM_REPOSITORY_URL`` (the GitHub Pages workflow sets it from the repository it runs in),
+   else ``repository.url`` in ``_config.yml``. Without either, the book is built without
+   repository, issue and launch buttons rather than with links to a placeholder.
+2. **Launch buttons open the source notebooks.** A chapter page is an executed copy,
+   ``book/executed/<chapter>__<run>.ipynb``, which is not in the repository; its Binder and Colab
+   buttons are pointed at ``notebooks/<notebook>.ipynb`` from the run table instead (Binder
+   prepares those with the smoke profile, see ``binder/postBuild``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPOSITORY_ENV = "REPSIM_REPOSITORY_URL"
+_GITHUB = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+$")
+
+
+def repository_url(configured: str | None) -> str | None:
+    """The repository the book links to, or ``None``; a URL that is not a GitHub repository
+    (``https://github.com/owner/name``) is an error, not a broken button."""
+    url = (os.environ.get(REPOSITORY_ENV) or configured or "").strip().removesuffix(".git")
+    url = url.rstrip("/")
+    if not url:
+        return None
+    if not _GITHUB.match(url):
+        raise ValueError(f"repository URL {url!r} (from {REPOSITORY_ENV} or repository.url in "
+                         f"_config.yml) must look like https://github.com/OWNER/NAME")
+    return url
+
+
+def source_notebooks(root: Path) -> dict[str, str]:
+    """``book/executed/<chapter>__<run>.ipynb`` -> ``notebooks/<notebook>`` for every run of the
+    run table (``notebooks/runs.yml``)."""
+    table = yaml.safe_load((root / "notebooks" / "runs.yml").read_text())["chapters"]
+    return {f"book/executed/{chapter}__{run}.ipynb": f"notebooks/{spec['notebook']}"
+            for chapter, spec in table.items() for run in spec["runs"]}
+
+
+def _configure(app: Any, config: Any) -> None:
+    options = dict(config.html_theme_options or {})
+    url = repository_url(options.get("repository_url"))
+    if url is None:
+        options.update(repository_url="", use_repository_button=False,
+                       use_issues_button=False, use_edit_page_button=False,
+                       use_source_button=False, launch_buttons={})
+    else:
+        options.update(repository_url=url, use_repository_button=True, use_issues_button=True)
+    config.html_theme_options = options
+    app.repsim_sources = source_notebooks(Path(app.confdir))
+
+
+def _retarget_launch_buttons(app: Any, pagename: str, templatename: str, context: dict,
+                             doctree: Any) -> None:
+    executed = f"{pagename}.ipynb"
+    target = getattr(app, "repsim_sources", {}).get(executed)
+    if target is None:
+        return
+
+    def walk(buttons: list) -> None:
+        for button in buttons:
+            if "buttons" in button:
+                walk(button["buttons"])
+            elif isinstance(button.get("url"), str) and executed in button["url"]:
+                button["url"] = button["url"].replace(executed, target)
+
+    walk(context.get("header_buttons", []))
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("config-inited", _configure)
+    # after sphinx-book-theme adds its launch buttons (priority 501)
+    app.connect("html-page-context", _retarget_launch_buttons, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
