@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= default
 
-.PHONY: book test run lint bench clean help
+.PHONY: book test run lint bench publish clean help
 
 help:
 	@echo "make book     run every chapter (PROFILE=$(PROFILE)) and build the book into _build/html"
@@ -12,6 +12,7 @@ help:
 	@echo "make run      run the chapters only (PROFILE=smoke|default|paper)"
 	@echo "make lint     ruff on package, tests, benchmarks and notebooks"
 	@echo "make bench    run the benchmarks"
+	@echo "make publish  push the built book (_build/html) to the gh-pages branch (ghp-import)"
 
 # The environment: exact pins from requirements.lock, the package in editable mode.
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -19,13 +20,23 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
+# Runs whose inputs did not change are skipped (the execution cache; FORCE=1 reruns them all);
+# JOBS=N runs N at once on a local Dask cluster.
+JOBS  ?= 1
+FORCE ?=
 run: $(BIN)/.installed
-	$(BIN)/python -m repsim_utils run --profile $(PROFILE)
+	$(BIN)/python -m repsim_utils run --profile $(PROFILE) --jobs $(JOBS) $(if $(FORCE),--force)
 
+# Incremental: Sphinx re-reads only the pages that changed (`make clean` for a fresh build).
 book: run
-	rm -rf _build
-	$(BIN)/jupyter-book build --all -W -n --keep-going .
+	$(BIN)/jupyter-book build -W -n --keep-going .
 	@echo "The book is in _build/html/index.html"
+
+# GitHub Pages by hand (the workflow .github/workflows/book.yml does it on every push to main):
+# commits _build/html to the gh-pages branch and pushes it to origin.
+publish: $(BIN)/.installed
+	test -f _build/html/index.html || (echo "build the book first: make book" && exit 1)
+	$(BIN)/ghp-import --no-jekyll --push --force _build/html
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

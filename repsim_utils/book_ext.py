@@ -1,6 +1,6 @@
 """The book's Sphinx extension: repository links and launch buttons that point at real files.
 
-Loaded by ``_config.yml`` (``sphinx.extra_extensions``). Two jobs:
+Loaded by ``_config.yml`` (``sphinx.extra_extensions``). Three jobs:
 
 1. **The repository URL comes from one setting**: the environment variable
    ``REPSIM_REPOSITORY_URL`` (the GitHub Pages workflow sets it from the repository it runs in),
@@ -10,6 +10,9 @@ Loaded by ``_config.yml`` (``sphinx.extra_extensions``). Two jobs:
    ``book/executed/<chapter>__<run>.ipynb``, which is not in the repository; its Binder and Colab
    buttons are pointed at ``notebooks/<notebook>.ipynb`` from the run table instead (Binder
    prepares those with the smoke profile, see ``binder/postBuild``).
+3. **Incremental builds stay right.** ``make book`` rebuilds only pages whose notebook changed
+   (the driver's execution cache leaves the others untouched); a page that pastes values glued
+   on another page (the introduction quotes the synthesis) is re-read with it.
 """
 
 from __future__ import annotations
@@ -70,14 +73,41 @@ def _retarget_launch_buttons(app: Any, pagename: str, templatename: str, context
         for button in buttons:
             if "buttons" in button:
                 walk(button["buttons"])
-            elif isinstance(button.get("url"), str) and executed in button["url"]:
+            elif (isinstance(button.get("url"), str) and button["url"].startswith("http")
+                  and executed in button["url"]):  # launch buttons, not the download link
                 button["url"] = button["url"].replace(executed, target)
 
     walk(context.get("header_buttons", []))
 
 
+_GLUE_SOURCE = re.compile(r"([\w./-]+)\.(?:ipynb|md)::")
+
+
+def _note_glue_sources(app: Any, docname: str, source: list[str]) -> None:
+    """Remember which pages a page pastes glued values from (``{glue:text}`page.ipynb::key```),
+    so an incremental build re-reads it when one of them changed."""
+    import posixpath
+
+    deps = {posixpath.normpath(posixpath.join(posixpath.dirname(docname), m))
+            for m in _GLUE_SOURCE.findall(source[0])}
+    store = getattr(app.env, "repsim_glue_sources", None)
+    if store is None:
+        store = app.env.repsim_glue_sources = {}
+    store[docname] = deps - {docname}
+
+
+def _outdated_by_glue(app: Any, env: Any, added: set[str], changed: set[str],
+                      removed: set[str]) -> list[str]:
+    touched = added | changed | removed
+    return [doc for doc, deps in getattr(env, "repsim_glue_sources", {}).items()
+            if deps & touched and doc not in touched]
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _configure)
+    # incremental builds: a page that pastes another page's values follows it
+    app.connect("source-read", _note_glue_sources)
+    app.connect("env-get-outdated", _outdated_by_glue)
     # after sphinx-book-theme adds its launch buttons (priority 501)
     app.connect("html-page-context", _retarget_launch_buttons, priority=900)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    return {"parallel_read_safe": False, "parallel_write_safe": True}

@@ -43,9 +43,9 @@ def notebook_digest(notebook: Path) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def environment_digest() -> str:
+def environment_digest(root: Path | None = None) -> str:
     """SHA-256 of the package's sources, the lock file and the key versions."""
-    root = paths.project_root()
+    root = paths.project_root() if root is None else root
     h = hashlib.sha256()
     _digest_files(h, (root / "repsim_utils").glob("*.py"), root)
     lock = root / "requirements.lock"

@@ -597,7 +597,8 @@ class Options:
     keep_going: bool = False
     #: parallel runs on a local Dask cluster (1: the plain serial path)
     jobs: int = 1
-    #: address of an existing Dask scheduler (``tcp://host:8786``); overrides ``jobs``
+    #: an existing Dask scheduler: its address (``tcp://host:8786``) or scheduler file;
+    #: overrides ``jobs``
     scheduler: str | None = None
 
 
@@ -748,7 +749,10 @@ class _Dask:
         self.cluster = None
         if opts.scheduler:
             try:
-                self.client = Client(opts.scheduler, timeout="20s")
+                if Path(opts.scheduler).is_file():  # a scheduler file (SLURM, dask-jobqueue)
+                    self.client = Client(scheduler_file=opts.scheduler, timeout="20s")
+                else:
+                    self.client = Client(opts.scheduler, timeout="20s")
             except OSError as err:
                 raise ConfigError(f"cannot reach the Dask scheduler at {opts.scheduler}: "
                                   f"{_one_line(err)}") from None
@@ -810,6 +814,32 @@ def _cuda_available() -> bool:
         return False
 
 
+def prepare(profile: str, out: Path, table: Path | None = None) -> list[Path]:
+    """Write each chapter's notebook with its first run's parameters of ``profile`` injected
+    (papermill's ``injected-parameters`` cell), without executing it: what Binder opens, so a
+    launched notebook runs with the smoke profile in minutes."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    table = table or default_table()
+    plans = plan_runs(load_table(table), table.parent, profile)
+    written, seen = [], set()
+    for plan in plans:
+        if plan.notebook in seen:
+            continue
+        seen.add(plan.notebook)
+        validate(plan)
+        nb = parameterize_notebook(load_notebook_node(str(plan.notebook)), plan.params,
+                                   report_mode=False)
+        target = out / plan.notebook.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(target, "w") as f:
+            nbformat.write(nb, f)
+        written.append(target)
+    return written
+
+
 def describe(table: Path | None = None, profile: str = "default") -> str:
     """Human-readable listing of chapters, runs and their resolved parameters."""
     table = table or default_table()
@@ -853,7 +883,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="run N runs at once on a local Dask cluster (default 1: serial)")
     p_run.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="send the runs to an existing Dask scheduler (tcp://host:8786)")
+                       help="send the runs to an existing Dask scheduler: its address "
+                            "(tcp://host:8786) or its scheduler file")
+    p_prep = sub.add_parser("prepare", help="write the notebooks with a profile's parameters "
+                            "injected, not executed (what Binder opens)")
+    p_prep.add_argument("--profile", default="smoke")
+    p_prep.add_argument("--out", type=Path, required=True, help="folder for the notebooks")
+    p_prep.add_argument("--table", type=Path, default=None)
     p_list = sub.add_parser("list", help="show chapters, runs and resolved parameters")
     p_list.add_argument("--profile", default="default")
     p_list.add_argument("--table", type=Path, default=None)
@@ -862,6 +898,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             print(describe(args.table, args.profile))
+            return 0
+        if args.command == "prepare":
+            for path in prepare(args.profile, args.out, args.table):
+                print(f"wrote {path}")
             return 0
         opts = Options(progress=not args.no_progress, heartbeat=args.heartbeat,
                        timeout=args.timeout, force=args.force, keep_going=args.keep_going,

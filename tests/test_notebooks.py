@@ -4,11 +4,13 @@ from those outputs."""
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import book_html
 import nbformat
 import papermill
 import pytest
@@ -93,23 +95,32 @@ def test_every_chapter_runs_without_errors_and_writes_results(smoke_outputs):
             assert (out / "figures" / chapter / run / f"{fig}.png").is_file()
 
 
+def book_site(out, site):
+    """A copy of the book's sources (pages, config, run table) around the outputs ``out``."""
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, site / name)
+    shutil.copytree(ROOT / "book", site / "book", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("executed", "figures"))
+    shutil.copytree(ROOT / "notebooks", site / "notebooks", dirs_exist_ok=True)
+
+
+def build(site, **env):
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", "--all", "-W", "-n", "--keep-going", str(site)],
+                          capture_output=True, text=True, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return site / "_build" / "html"
+
+
 @pytest.mark.slow
 def test_book_builds_strictly_from_the_smoke_outputs(smoke_outputs, tmp_path):
     out, _ = smoke_outputs
     site = tmp_path / "site"
     (site / "book").mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, site / name)
-    for page in (ROOT / "book").glob("*.md"):
-        shutil.copy(page, site / "book" / page.name)
-    shutil.copy(ROOT / "book" / "references.bib", site / "book" / "references.bib")
+    book_site(out, site)
     shutil.copytree(out / "executed", site / "book" / "executed")
     shutil.copytree(out / "figures", site / "book" / "figures")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", "--all", "-W", "-n", "--keep-going", str(site)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    html = site / "_build" / "html"
+    html = build(site, REPSIM_REPOSITORY_URL="")
     for chapter, spec in CHAPTERS.items():
         for run in spec["runs"]:
             page = (html / "book" / "executed" / f"{chapter}__{run}.html").read_text()
@@ -117,6 +128,14 @@ def test_book_builds_strictly_from_the_smoke_outputs(smoke_outputs, tmp_path):
             assert saved["figures"], f"{chapter}__{run} recorded no figure"
             assert page.count("<img") >= len(saved["figures"]), f"{chapter}__{run} lost figures"
             assert spec["runs"][run]["title"].split(":")[0] in page
+            problems = book_html.page_problems(
+                html / "book" / "executed" / f"{chapter}__{run}.html", len(saved["figures"]))
+            assert not problems, f"{chapter}__{run}: {problems}"
+    assert not book_html.broken_links(html)
+    # no repository configured: no buttons pointing at a placeholder
+    assert "mybinder.org" not in (html / "book" / "executed" / "geometry__xor_square.html"
+                                  ).read_text()
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()  # offline mathematics
     synthesis = (html / "book" / "executed" / "synthesis__all.html").read_text()
     assert "trained networks are more alike" in synthesis
     intro = (html / "book" / "intro.html").read_text()
@@ -134,13 +153,16 @@ def test_rerunning_one_chapter_then_building_keeps_the_book_whole(smoke_outputs,
     driver.run("smoke", chapters=["subspace_match"], runs=["mlp_digits"],
                overrides={"eps_grid": [0.3, 0.6], "seeds": [0, 2]}, out_dir=site / "book",
                progress=False)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, site / name)
-    for page in list((ROOT / "book").glob("*.md")) + [ROOT / "book" / "references.bib"]:
-        shutil.copy(page, site / "book" / page.name)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", "--all", "-W", "-n", "--keep-going", str(site)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    page = (site / "_build" / "html" / "book" / "executed" / "synthesis__all.html").read_text()
+    book_site(out, site)
+    html = build(site, REPSIM_REPOSITORY_URL="https://github.com/example/repsim")
+    page = (html / "book" / "executed" / "synthesis__all.html").read_text()
     assert "geometry__xor_torus" in page and "Missing runs" in page
+    # with a repository: launch buttons open the source notebook, which exists
+    page = (html / "book" / "executed" / "subspace_match__mlp_digits.html").read_text()
+    binder = re.findall(r'href="(https://mybinder\.org/[^"]+)"', page)
+    colab = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page)
+    assert binder and colab, "launch buttons missing"
+    for url in binder + colab:
+        assert url.endswith("notebooks/subspace_match.ipynb"), url
+    assert (ROOT / "notebooks" / "subspace_match.ipynb").is_file()
+    assert "https://github.com/example/repsim" in page  # repository button
