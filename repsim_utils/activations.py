@@ -27,11 +27,18 @@ def activations(
     seed: int = 0,
     dtype: type = np.float32,
     per_input: bool = False,
+    max_rows: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Activations of ``layers`` for inputs ``x``, each of shape (samples, units).
 
     ``per_input=True`` keeps one sample per input for conv layers too: the whole feature map
     flattened to (inputs, channels * height * width), e.g. to ask how a layer groups inputs.
+
+    ``max_rows``: a conv layer with more (input, position) rows than this keeps a uniform random
+    subset of that many rows (sorted; the same rows for every network of one architecture, from
+    ``seed`` and the layer's shape), selected batch by batch: memory is then bounded by
+    ``max_rows`` x channels, however many inputs there are (2,000 CIFAR-10 images x all 1,024
+    positions are 2 million rows per layer).
 
     Batched: at most ``batch_size`` inputs are on the device at once. Forward hooks are
     removed afterwards, even on error.
@@ -44,6 +51,7 @@ def activations(
     current: dict[str, torch.Tensor] = {}
     handles = [m.register_forward_hook(_keep(current, name)) for name, m in modules.items()]
     pos_index: dict[str, torch.Tensor] = {}
+    row_index: dict[str, np.ndarray] = {}
     was_training = model.training
     model.eval()
     try:
@@ -61,7 +69,14 @@ def activations(
                             pos_index[name] = _position_index(len(x), h * w, positions, seed)
                         idx = pos_index[name][start:start + b].to(a.device)
                         a = torch.gather(a, 1, idx[:, :, None].expand(-1, -1, c))
+                    per = a.shape[1]  # rows per input
                     a = a.reshape(-1, c)
+                    if max_rows is not None and len(x) * per > max_rows:
+                        if name not in row_index:
+                            row_index[name] = _row_index(len(x) * per, max_rows, seed)
+                        rows = row_index[name]
+                        lo, hi = np.searchsorted(rows, [start * per, (start + b) * per])
+                        a = a[torch.as_tensor(rows[lo:hi] - start * per, device=a.device)]
                 elif a.ndim != 2:
                     a = a.reshape(a.shape[0], -1)
                 chunks[name].append(a.cpu().numpy().astype(dtype, copy=False))
@@ -76,6 +91,11 @@ def _keep(store: dict[str, torch.Tensor], name: str):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         store[name] = output.detach()
     return hook
+
+
+def _row_index(n_rows: int, k: int, seed: int) -> np.ndarray:
+    """``k`` sorted distinct rows of ``n_rows``, uniformly at random from ``seed``."""
+    return np.sort(np.random.default_rng([seed, n_rows]).choice(n_rows, size=k, replace=False))
 
 
 def _position_index(n_inputs: int, n_positions: int, k: int, seed: int) -> torch.Tensor:

@@ -56,10 +56,12 @@ def probe_inputs(data: Dataset, split: str) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def layer_activations(nets: dict[str, Network], x: torch.Tensor, layers: Sequence[str],
-                      positions: int | None = None, seed: int = 0
+                      positions: int | None = None, seed: int = 0, max_rows: int | None = None
                       ) -> dict[str, dict[str, np.ndarray]]:
-    """{net name: {layer: (samples, units)}} for every network, on the same samples."""
-    return {name: activations(net, x, layers, positions=positions, seed=seed)
+    """{net name: {layer: (samples, units)}} for every network, on the same samples (conv
+    layers: at most ``max_rows`` (input, position) rows, see
+    :func:`repsim_utils.activations.activations`)."""
+    return {name: activations(net, x, layers, positions=positions, seed=seed, max_rows=max_rows)
             for name, net in nets.items()}
 
 

@@ -31,6 +31,17 @@ CENTRED = "centred (extension)"
 MODERATE_EPS = 0.25
 #: Bisection tolerance of eps50.
 EPS_TOL = 1e-3
+#: Conv layers keep at most this many (input, position) rows (a uniform random subset, chosen
+#: while the activations stream through, :func:`repsim_utils.activations.activations`), or as
+#: many as the coordinate draws can use if that is more: the paper profile's 2,000 CIFAR-10
+#: images x all positions would otherwise hold 2 million rows per layer and network.
+ROW_BUDGET = 200_000
+
+
+def rows_kept(n_coords: int, n_draws: int) -> int:
+    """Rows a conv layer keeps: ``max(ROW_BUDGET, n_coords * n_draws)``. Each coordinate draw
+    is then a uniform subset of a uniform subset of all rows: still uniform over all rows."""
+    return max(ROW_BUDGET, n_coords * n_draws)
 
 
 def eps_half(m: SubspaceMatcher, tol: float = EPS_TOL) -> float:

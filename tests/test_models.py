@@ -75,3 +75,27 @@ def test_conv_activations_are_channels_by_input_positions():
     assert all(tuple(np.round(r, 5)) in rows for r in sub)
     whole = activations(net, x, ["act1"], batch_size=4, per_input=True)["act1"]
     np.testing.assert_allclose(whole, fmap.reshape(6, -1).numpy(), atol=1e-6)
+
+
+def test_max_rows_keeps_the_same_uniform_subset_of_conv_rows_batch_by_batch():
+    """Selected while streaming (small batches) equals selected from the full array, and the
+    rows are shared by two networks of one architecture."""
+    from repsim_utils.activations import _row_index
+
+    torch.manual_seed(0)
+    x = torch.randn(37, 1, 8, 8)
+    a = build(ConvSpec(channels=(4, 8)), (1, 8, 8), 10, 0)
+    b = build(ConvSpec(channels=(4, 8)), (1, 8, 8), 10, 1)
+    layers = list(a.hidden)
+    full = activations(a, x, layers)
+    kept = activations(a, x, layers, batch_size=5, max_rows=300, seed=3)
+    for layer in layers:
+        n = len(full[layer])
+        if n > 300:
+            rows = _row_index(n, 300, 3)
+            assert len(np.unique(rows)) == 300 and rows.max() < n
+            np.testing.assert_array_equal(kept[layer], full[layer][rows])
+        else:
+            np.testing.assert_array_equal(kept[layer], full[layer])
+    other = activations(b, x, layers, batch_size=7, max_rows=300, seed=3)
+    assert {k: v.shape for k, v in other.items()} == {k: v.shape for k, v in kept.items()}
