@@ -765,7 +765,9 @@ class _Dask:
                                         processes=True, dashboard_address=None,
                                         silence_logs=logging.ERROR, resources=gpu)
             self.client = Client(self.cluster)
-        workers = len(self.client.scheduler_info()["workers"])
+        info = self.client.scheduler_info()["workers"]
+        workers = len(info)
+        self.gpu_workers = any("GPU" in (w.get("resources") or {}) for w in info.values())
         where = opts.scheduler or f"a local cluster, {self.threads} BLAS thread(s) per worker"
         print(f"Dask: {workers} worker(s) on {where}", flush=True)
 
@@ -775,7 +777,9 @@ class _Dask:
 
         futures = {}
         for plan, key in todo:
-            gpu = str(resolved_parameters(plan).get("device", "cpu")).startswith("cuda")
+            device = str(resolved_parameters(plan).get("device", "cpu"))
+            # "auto" trains on a GPU where there is one: on a cluster with GPU workers, ask one
+            gpu = device.startswith("cuda") or (device == "auto" and self.gpu_workers)
             future = self.client.submit(_execute_locked, plan, out_dir, profile, opts,
                                         self.threads, key, pure=False,
                                         key=f"repsim-{plan.name}-{key[:12]}",

@@ -31,7 +31,7 @@ from .paths import cache_dir
 from .training import TrainSpec, train
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2  # 2: CPU training with a fixed thread count (training.CPU_TRAIN_THREADS)
 #: The start of the warning about a rebuilt entry; the driver repeats it on the console.
 CACHE_WARNING = "repsim model cache: entry"
 

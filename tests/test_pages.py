@@ -110,3 +110,19 @@ def test_launch_urls_are_retargeted_to_the_source_notebook():
     assert urls == ["https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/notebooks/geometry.ipynb",
                     "https://colab.research.google.com/github/o/r/blob/main/notebooks/"
                     "geometry.ipynb"]
+
+
+def test_prepare_injects_the_smoke_parameters_that_binder_opens(tmp_path):
+    from repsim_utils import run as driver
+
+    written = driver.prepare("smoke", tmp_path)
+    assert {p.name for p in written} == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    nb = nbformat.read(tmp_path / "geometry.ipynb", as_version=4)
+    (injected,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "grid_points = 15" in injected.source  # the smoke profile's value
+    # Binder's environment and the command its postBuild runs
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "repsim_utils prepare --profile smoke --out notebooks" in post
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+    reqs = (ROOT / "binder" / "requirements.txt").read_text()
+    assert "-r ../requirements.lock" in reqs and (ROOT / "requirements.lock").is_file()
