@@ -11,7 +11,9 @@ holding every row of both networks would take.
     python benchmarks/bench_conv_memory.py            # 500 and 2,000 inputs
     python benchmarks/bench_conv_memory.py 500 2000 4000
 
-Target: peak under 8 GiB and independent of the number of inputs.
+Target: peak under 8 GiB, bounded by the row budget rather than the number of inputs: it grows
+with the rows kept until every layer holds the budget, then only with the input images
+themselves (12 KB each).
 """
 
 from __future__ import annotations

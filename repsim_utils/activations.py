@@ -47,7 +47,10 @@ def activations(
         layers = [layers]
     modules = {name: model.layer(name) for name in layers}
     device = next(model.parameters()).device
-    chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    # one array per layer, allocated at the first batch and filled in place: no list of chunks
+    # to concatenate (twice the memory) and no heap fragmented by them
+    out: dict[str, np.ndarray] = {}
+    filled = dict.fromkeys(layers, 0)
     current: dict[str, torch.Tensor] = {}
     handles = [m.register_forward_hook(_keep(current, name)) for name, m in modules.items()]
     pos_index: dict[str, torch.Tensor] = {}
@@ -59,32 +62,41 @@ def activations(
             model(x[start:start + batch_size].to(device))
             for name in layers:
                 a = current[name]
+                total = len(x)  # rows of the whole layer
                 if a.ndim == 4 and per_input:
                     a = a.reshape(a.shape[0], -1)
                 elif a.ndim == 4:  # (B, C, H, W) -> (B * kept positions, C)
                     b, c, h, w = a.shape
-                    a = a.reshape(b, c, h * w).transpose(1, 2)  # (B, HW, C)
+                    a = a.reshape(b, c, h * w).transpose(1, 2)  # (B, HW, C), a view
                     if positions is not None and positions < h * w:
                         if name not in pos_index:
                             pos_index[name] = _position_index(len(x), h * w, positions, seed)
                         idx = pos_index[name][start:start + b].to(a.device)
                         a = torch.gather(a, 1, idx[:, :, None].expand(-1, -1, c))
                     per = a.shape[1]  # rows per input
-                    a = a.reshape(-1, c)
-                    if max_rows is not None and len(x) * per > max_rows:
+                    total = len(x) * per
+                    if max_rows is not None and total > max_rows:
                         if name not in row_index:
-                            row_index[name] = _row_index(len(x) * per, max_rows, seed)
+                            row_index[name] = _row_index(total, max_rows, seed)
                         rows = row_index[name]
+                        total = len(rows)
                         lo, hi = np.searchsorted(rows, [start * per, (start + b) * per])
-                        a = a[torch.as_tensor(rows[lo:hi] - start * per, device=a.device)]
+                        local = torch.as_tensor(rows[lo:hi] - start * per, device=a.device)
+                        a = a[local // per, local % per]  # only the kept rows are copied
+                    else:
+                        a = a.reshape(-1, c)
                 elif a.ndim != 2:
                     a = a.reshape(a.shape[0], -1)
-                chunks[name].append(a.cpu().numpy().astype(dtype, copy=False))
+                if name not in out:
+                    out[name] = np.empty((total, a.shape[1]), dtype=dtype)
+                k = filled[name]
+                out[name][k:k + len(a)] = a.cpu().numpy()
+                filled[name] = k + len(a)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
-    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+    return out
 
 
 def _keep(store: dict[str, torch.Tensor], name: str):
