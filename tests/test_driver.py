@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from repsim_utils import heartbeat
 from repsim_utils import run as driver
 from repsim_utils.provenance import git_commit
 from repsim_utils.run import ConfigError, RunFailed
@@ -296,11 +297,14 @@ def test_ctrl_c_stops_the_kernel_cleans_up_and_exits_130(tmp_path):
          "--profile", "smoke", "--run", "first", "-p", "sleep=30", "--out", str(tmp_path)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     staging = tmp_path / driver.WORK / "staging" / "tiny__first"
-    for _ in range(300):
-        if (staging / "tiny__first.ipynb").exists():
+    # Ctrl-C while the long cell runs (not while the kernel starts: on a loaded machine that
+    # can take longer than any fixed wait)
+    for _ in range(1200):
+        cell = heartbeat.running_cell(staging / "tiny__first.ipynb")
+        if cell is not None and cell[0] >= 3:  # the third code cell (after parameters) sleeps
             break
         time.sleep(0.1)
-    time.sleep(1.0)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
