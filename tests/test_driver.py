@@ -295,7 +295,10 @@ def test_ctrl_c_stops_the_kernel_cleans_up_and_exits_130(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "repsim_utils", "run", "--no-progress", "--table", str(TABLE),
          "--profile", "smoke", "--run", "first", "-p", "sleep=30", "--out", str(tmp_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as in a terminal: a job started in the background (nohup, CI runners) inherits an
+        # ignored SIGINT, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     staging = tmp_path / driver.WORK / "staging" / "tiny__first"
     # Ctrl-C while the long cell runs (not while the kernel starts: on a loaded machine that
     # can take longer than any fixed wait)
