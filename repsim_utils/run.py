@@ -60,6 +60,8 @@ class RunPlan:
     params: dict[str, Any] = field(default_factory=dict)
     #: parameters given on the command line (the page says it is not the book's default run)
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: every parameter the notebook runs with, defaults included (set by :func:`validate`)
+    resolved: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -179,7 +181,7 @@ def validate(plan: RunPlan) -> None:
             raise ConfigError(
                 f"{plan.name}: parameter {name!r} must be {type_name} "
                 f"(default {declared[name]['default']}), got {value!r} ({type(value).__name__})")
-    resolved = resolved_parameters(plan, declared)
+    resolved = plan.resolved = resolved_parameters(plan, declared)
     try:
         schema.check(plan.chapter, resolved)
     except schema.ParameterError as err:
@@ -604,14 +606,13 @@ class Options:
 
 def cache_key(plan: RunPlan, table: dict[str, Any], out_dir: Path, profile: str,
               environment: str) -> str:
-    """The execution-cache key of a run (:mod:`repsim_utils.exec_cache`); a chapter that reads
-    every other run (``last: true``) also depends on their published results."""
+    """The execution-cache key of a validated run (:mod:`repsim_utils.exec_cache`); a chapter
+    that reads every other run (``last: true``) also depends on their published results."""
     upstream: list[Path] = []
     if table["chapters"][plan.chapter].get("last"):
         upstream = [p for p in (out_dir / "executed").glob("*.json")
                     if not p.name.startswith(f"{plan.chapter}__")]
-    return exec_cache.run_key(plan.notebook, resolved_parameters(plan), profile, environment,
-                              upstream)
+    return exec_cache.run_key(plan.notebook, plan.resolved, profile, environment, upstream)
 
 
 def is_current(plan: RunPlan, out_dir: Path, key: str) -> bool:
@@ -777,7 +778,7 @@ class _Dask:
 
         futures = {}
         for plan, key in todo:
-            device = str(resolved_parameters(plan).get("device", "cpu"))
+            device = str(plan.resolved.get("device", "cpu"))
             # "auto" trains on a GPU where there is one: on a cluster with GPU workers, ask one
             gpu = device.startswith("cuda") or (device == "auto" and self.gpu_workers)
             future = self.client.submit(_execute_locked, plan, out_dir, profile, opts,
