@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= default
 
-.PHONY: book test run lint bench publish clean help
+.PHONY: book test run lint bench publish clean clean-results help
 
 help:
 	@echo "make book     run every chapter (PROFILE=$(PROFILE)) and build the book into _build/html"
@@ -13,6 +13,8 @@ help:
 	@echo "make lint     ruff on package, tests, benchmarks and notebooks"
 	@echo "make bench    run the benchmarks"
 	@echo "make publish  push the built book (_build/html) to the gh-pages branch (ghp-import)"
+	@echo "make clean    a fresh book build next time (removes _build); published runs stay"
+	@echo "make clean-results  also remove every published run (make book executes them again)"
 
 # The environment: exact pins from requirements.lock, the package in editable mode.
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -47,5 +49,12 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
+# A fresh Sphinx build next time; the published runs (book/executed, book/figures) stay, so
+# the next `make book` rebuilds the site without executing anything that did not change.
 clean:
-	rm -rf _build book/executed book/figures .repsim
+	rm -rf _build .repsim/failed
+
+# Everything the runs published, too: the next `make book` executes every run again (the
+# trained networks stay in .cache/repsim).
+clean-results: clean
+	rm -rf book/executed book/figures book/.repsim-work .repsim

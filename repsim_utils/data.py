@@ -59,11 +59,15 @@ class Dataset:
 
     def subset(self, n_train: int | None = None, n_test: int | None = None,
                seed: int = 0) -> Dataset:
-        """A random subset (fixed ``seed``) of at most ``n_train`` / ``n_test`` samples."""
+        """A random subset (fixed ``seed``) of ``n_train`` / ``n_test`` samples (None: all).
+        Asking for more samples than the split holds is an error, not a silent cap."""
         g = torch.Generator().manual_seed(seed)
 
         def pick(n: int | None, total: int) -> torch.Tensor | None:
-            if n is None or n >= total:
+            if n is not None and n > total:
+                raise ValueError(f"asked for {n} samples but {self.name} has {total} in this "
+                                 f"split")
+            if n is None or n == total:
                 return None
             return torch.randperm(total, generator=g)[:n].sort().values
 

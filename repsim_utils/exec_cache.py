@@ -4,14 +4,18 @@ A run's key is a SHA-256 over everything that can change its page:
 
 - the notebook's cells (code, markdown and tags: a markdown edit changes the page too);
 - its fully resolved parameters and the profile;
-- the package's source files (``repsim_utils/*.py``) and the lock file (``requirements.lock``);
-- the versions of the key packages and of Python (:func:`repsim_utils.provenance.versions`);
+- the lock file (``requirements.lock``) and the versions of the key packages and of Python
+  (:func:`repsim_utils.provenance.versions`);
 - for a chapter that reads other runs' results (``last: true``, the synthesis), the published
   results of every other run.
 
-The driver writes the key into the run's published JSON (``cache_key``); a later run whose key
-matches, with its notebook, JSON and figures still in place, is skipped (``--force`` reruns).
-Data files are not hashed: a dataset replaced under the same name needs ``--force``.
+Code is not in the key: the run's record lists the digest of every module of the package its
+kernel imported, as imported, and of the driver's page-shaping modules
+(:mod:`repsim_utils.integrity`, sub-packages included). A published run is current when its key
+matches, each of those modules still has its recorded digest (comments and docstrings do not
+count), and its notebook, JSON and figures are in place and match the digests sealed into the
+record. Otherwise it is executed again (``--force`` reruns any run). Data files are not hashed:
+a dataset replaced under the same name needs ``--force``.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import integrity, paths
 from .provenance import versions
 
 #: bump to invalidate every cached run (a change in what the key covers)
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: code digests per imported module, sealed records
 
 
 def _digest_files(h: Any, files: Iterable[Path], root: Path) -> None:
@@ -44,10 +48,10 @@ def notebook_digest(notebook: Path) -> str:
 
 
 def environment_digest(root: Path | None = None) -> str:
-    """SHA-256 of the package's sources, the lock file and the key versions."""
+    """SHA-256 of the lock file and the key versions (the package's code is checked per
+    module: :func:`published_state`)."""
     root = paths.project_root() if root is None else root
     h = hashlib.sha256()
-    _digest_files(h, (root / "repsim_utils").glob("*.py"), root)
     lock = root / "requirements.lock"
     if lock.exists():
         _digest_files(h, [lock], root)
@@ -68,11 +72,20 @@ def run_key(notebook: Path, resolved: dict[str, Any], profile: str, environment:
     return h.hexdigest()
 
 
-def published_key(json_path: Path, notebook: Path, figures: Path) -> str | None:
-    """The key recorded with a published run, or ``None`` if any part of it is missing."""
-    if not (json_path.is_file() and notebook.is_file() and figures.is_dir()):
-        return None
-    try:
-        return json.loads(json_path.read_text()).get("cache_key")
-    except (OSError, ValueError):
-        return None
+def published_state(json_path: Path, notebook: Path, figures: Path, key: str
+                    ) -> tuple[str, str]:
+    """("current" | "changed" | "untrusted", why) of a published run against ``key``:
+    untrusted when its files do not match the digests sealed into its record."""
+    record, problem = integrity.check_record(json_path, notebook, figures)
+    if problem is not None:
+        return "untrusted", problem
+    assert record is not None
+    if record.get("cache_key") != key:
+        return "changed", "its notebook, parameters or environment changed"
+    code = record.get("code")
+    if not isinstance(code, dict) or not code:
+        return "changed", "it records no code digests"
+    stale = integrity.stale_modules(code)
+    if stale:
+        return "changed", f"code it ran changed: {', '.join(stale)}"
+    return "current", ""

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: set by the driver in a kernel's environment: the folder the runs are published in
+OUT_ENV = "REPSIM_OUT"
 
 
 def project_root() -> Path:

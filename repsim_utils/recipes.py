@@ -39,11 +39,35 @@ def classifier(dataset: str, arch: str = "mlp", width: int = 64, depth: int = 3,
                                             checkpoints=tuple(checkpoints)))
 
 
-def networks(recipe: Recipe, seeds: Sequence[int], progress: bool | None = None
-             ) -> tuple[list[Trained], list[Network]]:
+class AccuracyFloorError(RuntimeError):
+    """A trained network too poor to say anything about learnt representations."""
+
+
+#: The default floor on a trained network's test accuracy: twice chance for 10 classes. A
+#: network at chance has learnt nothing, and verdicts about "trained" networks would be about
+#: initialisations; the chapters stop before computing any.
+MIN_ACCURACY = 0.2
+
+
+def check_accuracy(nets: Sequence[Trained], floor: float) -> None:
+    """Raise :class:`AccuracyFloorError` (one line) if any network's test accuracy is below
+    ``floor`` (0: no floor)."""
+    poor = [(n.seed, n.test_accuracy) for n in nets if n.test_accuracy < floor]
+    if poor:
+        listed = ", ".join(f"seed {s} {a:.3f}" for s, a in poor)
+        raise AccuracyFloorError(
+            f"trained networks below the accuracy floor {floor:g} (min_accuracy) on "
+            f"{nets[0].recipe.dataset}: {listed}; train longer or wider (no verdict is computed "
+            f"about networks that learnt nothing)")
+
+
+def networks(recipe: Recipe, seeds: Sequence[int], progress: bool | None = None,
+             min_accuracy: float = 0.0) -> tuple[list[Trained], list[Network]]:
     """Trained networks for ``seeds`` (cached) and their untrained baselines
-    (seeds + :data:`UNTRAINED_OFFSET`)."""
+    (seeds + :data:`UNTRAINED_OFFSET`); every trained one must reach ``min_accuracy`` on the
+    test split (:func:`check_accuracy`)."""
     nets = [trained(recipe, s, progress=progress) for s in seeds]
+    check_accuracy(nets, min_accuracy)
     base = [untrained(recipe, s + UNTRAINED_OFFSET) for s in seeds]
     return nets, base
 
@@ -65,4 +89,5 @@ def layer_activations(nets: dict[str, Network], x: torch.Tensor, layers: Sequenc
             for name, net in nets.items()}
 
 
-__all__ = ["classifier", "layer_activations", "load", "networks", "probe_inputs"]
+__all__ = ["MIN_ACCURACY", "AccuracyFloorError", "check_accuracy", "classifier",
+           "layer_activations", "load", "networks", "probe_inputs"]

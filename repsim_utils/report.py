@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_open, write_json
+from .integrity import imported_code
 from .page import CAPTION_MARK
 from .provenance import git_commit, machine, versions
 from .verdicts import Verdict
@@ -195,4 +196,7 @@ class Report:
             "chapter": self.chapter, "parameters": self.params, "results": self.results,
             "figures": self.figures, "verdicts": [v.as_dict() for v in self.verdicts],
             "null_reasons": self.null_reasons, **self.provenance,
+            # the package's modules this kernel imported, as imported: the execution cache
+            # reruns the page when one of them changes (repsim_utils.integrity)
+            "code": imported_code(),
         })

@@ -26,110 +26,25 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import exec_cache, page, paths, schema
+from . import exec_cache, integrity, page, paths, schema
+from . import publish as transaction
 from .atomic import atomic_open, write_json
 from .heartbeat import EVERY_S, Heartbeat
+from .paths import OUT_ENV
 from .progress import STATUS_ENV
 from .provenance import git_commit, machine, versions
 from .report import FIGURES_ENV, RESULTS_ENV
-from .synthesis import OUT_ENV
-from .zoo import CACHE_WARNING
-
-PROFILES = ("smoke", "default", "paper")
-
-
-class ConfigError(ValueError):
-    """A run request that cannot be honoured (unknown name, wrong type...)."""
-
-
-@dataclass
-class RunPlan:
-    chapter: str
-    run: str
-    title: str
-    notebook: Path
-    params: dict[str, Any] = field(default_factory=dict)
-    #: parameters given on the command line (the page says it is not the book's default run)
-    overrides: dict[str, Any] = field(default_factory=dict)
-    #: every parameter the notebook runs with, defaults included (set by :func:`validate`)
-    resolved: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return f"{self.chapter}__{self.run}"
-
-
-# ---------------------------------------------------------------------------------------------
-# run table
-
-
-def default_table() -> Path:
-    return paths.notebooks_dir() / "runs.yml"
-
-
-def load_table(path: Path) -> dict[str, Any]:
-    with open(path) as f:
-        table = yaml.safe_load(f)
-    if not isinstance(table, dict) or "chapters" not in table:
-        raise ConfigError(f"{path}: a run table needs a top-level 'chapters' mapping")
-    return table
-
-
-def plan_runs(
-    table: dict[str, Any],
-    table_dir: Path,
-    profile: str,
-    chapters: Sequence[str] = (),
-    runs: Sequence[str] = (),
-    overrides: dict[str, Any] | None = None,
-) -> list[RunPlan]:
-    """Resolve the runs of a profile: run params < chapter profile < run profile < command line."""
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
-    known = table["chapters"]
-    for c in chapters:
-        if c not in known:
-            raise ConfigError(f"unknown chapter {c!r}; chapters: {', '.join(known)}")
-    plans = []
-    for cname, chapter in known.items():
-        if chapters and cname not in chapters:
-            continue
-        chapter_profile = (chapter.get("profiles") or {}).get(profile) or {}
-        for rname, run in chapter["runs"].items():
-            if runs and rname not in runs:
-                continue
-            run_profile = run.get(profile) or {}
-            if run_profile == "skip":
-                continue
-            params = {**(run.get("params") or {}), **chapter_profile, **run_profile,
-                      **(overrides or {})}
-            plans.append(RunPlan(cname, rname, run.get("title", f"{cname}: {rname}"),
-                                 table_dir / chapter["notebook"], params,
-                                 dict(overrides or {})))
-    if runs:
-        all_runs = {r for c in known.values() for r in c["runs"]}
-        for r in runs:
-            if r not in all_runs:
-                raise ConfigError(f"unknown run {r!r}; runs: {', '.join(sorted(all_runs))}")
-    if not plans:
-        raise ConfigError("nothing to run: no run matches the chosen chapters and runs")
-    # A chapter marked ``last: true`` (the synthesis) reads every other run's results: it is
-    # run after them, also when only some chapters were asked for.
-    for cname, chapter in known.items():
-        if chapter.get("last") and not any(p.chapter == cname for p in plans):
-            plans += plan_runs(table, table_dir, profile, [cname])
-    last = [p for p in plans if known[p.chapter].get("last")]
-    return [p for p in plans if p not in last] + last
-
+from .runtable import PROFILES, ConfigError, RunPlan, default_table, load_table, plan_runs  # noqa: F401
 
 # ---------------------------------------------------------------------------------------------
 # validation
@@ -307,61 +222,34 @@ def _targets(plan: RunPlan, out_dir: Path) -> list[Path]:
             out_dir / "figures" / plan.chapter / plan.run]
 
 
+def _journal(plan: RunPlan, out_dir: Path) -> Path:
+    return out_dir / WORK / "publishing" / f"{plan.name}.json"
+
+
 def publish(plan: RunPlan, staged: Sequence[Path], out_dir: Path) -> None:
     """Replace the run's published notebook, JSON and figures by ``staged`` (same order as
-    :func:`_targets`), all or nothing.
-
-    Under a journal: the old files move to a backup folder, the new ones move in (renames on
-    one file system), then the journal and backup go. Any error rolls back to the old files; a
-    crash in between is rolled back by :func:`recover` at the next start.
-    """
-    work = out_dir / WORK
-    journal = work / "publishing" / f"{plan.name}.json"
-    backup = work / "previous" / plan.name
-    targets = _targets(plan, out_dir)
-    shutil.rmtree(backup, ignore_errors=True)
-    backup.mkdir(parents=True)
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    write_json(journal, {"targets": [str(t) for t in targets], "backup": str(backup)})
-    try:
-        for i, target in enumerate(targets):
-            if target.exists():
-                os.replace(target, backup / str(i))
-        for source, target in zip(staged, targets, strict=True):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
-    except BaseException:
-        _roll_back(journal)
-        raise
-    journal.unlink()
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def _roll_back(journal: Path) -> None:
-    """Put back what a journal's backup holds; remove what was moved in without a backup."""
-    record = json.loads(journal.read_text())
-    backup = Path(record["backup"])
-    for i, name in enumerate(record["targets"]):
-        target, old = Path(name), backup / str(i)
-        if old.exists():
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            os.replace(old, target)
-        elif target.exists() and i < 2:
-            # nothing was there before this publish: a half-published run must not stay
-            target.unlink()
-    journal.unlink()
-    shutil.rmtree(backup, ignore_errors=True)
+    :func:`_targets`), all or nothing, at every instant (:mod:`repsim_utils.publish`)."""
+    transaction.publish(_journal(plan, out_dir), staged, _targets(plan, out_dir))
 
 
 def recover(out_dir: Path) -> list[str]:
-    """Roll back every publish that a crash cut off (a journal left behind); the names."""
+    """Finish every publish that a crash cut off; the runs whose previous page was restored.
+    A journal whose run is locked belongs to a driver publishing it now: it is left alone."""
+    from filelock import FileLock, Timeout
+
     names = []
     for journal in sorted((out_dir / WORK / "publishing").glob("*.json")):
-        _roll_back(journal)
-        names.append(journal.stem)
+        (out_dir / WORK / "locks").mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(out_dir / WORK / "locks" / f"{journal.stem}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            if journal.exists() and transaction.roll_back(journal):
+                names.append(journal.stem)
+        finally:
+            lock.release()
     return names
 
 
@@ -418,31 +306,35 @@ def _thread_limits(threads: int | None) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _time_limit(seconds: float | None) -> Iterator[Any]:
-    """Kill this process's Jupyter kernels after ``seconds``; yields a callable telling whether
-    that happened (papermill then reports a dead kernel)."""
+    """Kill this process's Jupyter kernels after ``seconds``, and any started later (a limit
+    shorter than a kernel's start still applies); yields a callable telling whether the limit
+    was reached (papermill then reports a dead kernel)."""
     import threading
 
-    fired = threading.Event()
+    fired, done = threading.Event(), threading.Event()
     if not seconds:
         yield fired.is_set
         return
 
-    def stop_kernels() -> None:
+    def watchdog() -> None:
         import psutil
 
+        if done.wait(seconds):
+            return
         fired.set()
-        for child in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if any("ipykernel" in part for part in child.cmdline()):
-                    child.kill()
+        while not done.is_set():
+            for child in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if any("ipykernel" in part for part in child.cmdline()):
+                        child.kill()
+            done.wait(0.2)
 
-    timer = threading.Timer(seconds, stop_kernels)
-    timer.daemon = True
-    timer.start()
+    thread = threading.Thread(target=watchdog, daemon=True)
+    thread.start()
     try:
         yield fired.is_set
     finally:
-        timer.cancel()
+        done.set()
 
 
 def _one_line(text: str) -> str:
@@ -491,7 +383,7 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True,
         with _environ(**{RESULTS_ENV: str(staged_results), FIGURES_ENV: str(staging / "figures"),
                          OUT_ENV: str(out_dir), STATUS_ENV: str(staging / "status.txt"),
                          "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                         **_thread_limits(threads)}), \
+                         "PYTHONPATH": _kernel_path(), **_thread_limits(threads)}), \
                 _kernel_stderr_to(kernel_log), _quiet_loggers("papermill", "traitlets"), \
                 Heartbeat(staged_nb, staging / "status.txt", heartbeat), \
                 _time_limit(timeout) as timed_out:
@@ -536,11 +428,18 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True,
             "verdicts": partial.get("verdicts", []),
             "null_reasons": partial.get("null_reasons", {}),
             "cache_key": cache_key,
+            "code": _code_ran(partial),
         }
         for line in _cache_warnings(nb):
             print(f"  warning: {line}", file=sys.stderr, flush=True)
+        changed = integrity.stale_modules(record["code"])
+        if changed:
+            print(f"  warning: {', '.join(changed)} changed while {plan.name} ran; its page "
+                  f"records the code it ran, and the next run executes it again",
+                  file=sys.stderr, flush=True)
         with atomic_open(staging / "page.ipynb", "w") as f:
             nbformat.write(nb, f)
+        record = integrity.seal(record, staging / "page.ipynb", staging / "figures")
         write_json(staging / "record.json", record)
         publish(plan, [staging / "page.ipynb", staging / "record.json", staging / "figures"],
                 out_dir)
@@ -554,8 +453,27 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True,
     return record
 
 
+def _kernel_path() -> str:
+    """``PYTHONPATH`` for a kernel: this checkout first, so a kernel imports the package the
+    driver runs from (not a copy an environment's editable install points to)."""
+    rest = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([str(paths.PACKAGE_DIR.parent), *([rest] if rest else [])])
+
+
+def _code_ran(partial: dict[str, Any]) -> dict[str, str]:
+    """{module: digest} of the code a run ran: what its kernel imported (recorded as it imported
+    it) and the driver's page-shaping modules; every module of the tree when the kernel did not
+    say (a notebook that never made a Report)."""
+    kernel = partial.get("code")
+    if not isinstance(kernel, dict) or not kernel:
+        kernel = {k: v for k, v in integrity.tree_digests(integrity.all_modules()).items() if v}
+    return {**kernel, **integrity.imported_code(integrity.DRIVER_MODULES)}
+
+
 def _cache_warnings(nb: Any) -> list[str]:
     """The model cache's warnings printed inside the kernel, so the console shows them too."""
+    from .zoo import CACHE_WARNING
+
     return [line.strip() for cell in nb.cells if cell.cell_type == "code"
             for out in cell.get("outputs", []) if out.get("name") == "stderr"
             for line in out.get("text", "").splitlines() if CACHE_WARNING in line]
@@ -616,9 +534,16 @@ def cache_key(plan: RunPlan, table: dict[str, Any], out_dir: Path, profile: str,
 
 
 def is_current(plan: RunPlan, out_dir: Path, key: str) -> bool:
-    """Is the published run's key ``key``, with notebook, JSON and figures in place?"""
+    """Is the published run's key ``key``, with notebook, JSON and figures in place, matching
+    their digests, and the code it ran unchanged? A page that does not match its digests is
+    named on the console (it is then executed again)."""
     notebook, record, figures = _targets(plan, out_dir)
-    return exec_cache.published_key(record, notebook, figures) == key
+    if not record.exists():
+        return False
+    state, why = exec_cache.published_state(record, notebook, figures, key)
+    if state == "untrusted":
+        print(f"  {plan.name}: {why}; it is executed again", file=sys.stderr, flush=True)
+    return state == "current"
 
 
 def _execute_locked(plan: RunPlan, out_dir: Path, profile: str, opts: Options,
@@ -649,12 +574,10 @@ def run(
     executed."""
     opts = options or Options(progress=progress, keep_going=keep_going)
     opts.keep_going = opts.keep_going or keep_going
-    if opts.jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {opts.jobs}")
-    if opts.timeout is not None and opts.timeout <= 0:
-        raise ConfigError(f"--timeout must be a positive number of seconds, got {opts.timeout}")
+    check_options(opts)
     table = table or default_table()
-    out_dir = out_dir or paths.book_dir()
+    out_dir = check_out_dir(out_dir or paths.book_dir())
+    check_checkout()
     spec = load_table(table)
     plans = plan_runs(spec, table.parent, profile, chapters, runs, overrides)
     for plan in plans:  # all checks before any work
@@ -664,7 +587,7 @@ def run(
     environment = exec_cache.environment_digest()
     first = [p for p in plans if not spec["chapters"][p.chapter].get("last")]
     last = [p for p in plans if p not in first]
-    engine = _Serial() if opts.jobs == 1 and not opts.scheduler else _Dask(opts)
+    engines = _Engines(opts)
     state = _Progress(len(plans), profile)
     try:
         for batch in (first, last):  # the synthesis reads what the first batch published
@@ -675,12 +598,132 @@ def run(
                     state.skipped(plan)
                 else:
                     todo.append((plan, key))
-            engine.run(todo, out_dir, profile, opts, state)
+            if todo:
+                engines.get(len(todo)).run(todo, out_dir, profile, opts, state)
     finally:
-        engine.close()
+        engines.close()
     if state.failures:
         raise RunFailed(f"{len(state.failures)} run(s) failed:\n" + "\n".join(state.failures))
     return state.records
+
+
+#: the shortest --timeout: a kernel alone takes seconds to start
+MIN_TIMEOUT_S = 1.0
+#: the shortest --heartbeat (other than 0, none)
+MIN_HEARTBEAT_S = 1.0
+
+
+def check_options(opts: Options) -> None:
+    """Refuse flags that cannot mean what they say (one line, before any work)."""
+    import math
+
+    if isinstance(opts.jobs, bool) or not isinstance(opts.jobs, int) or opts.jobs < 1:
+        raise ConfigError(f"--jobs must be a whole number >= 1, got {opts.jobs}")
+    if opts.timeout is not None and not (math.isfinite(opts.timeout)
+                                         and opts.timeout >= MIN_TIMEOUT_S):
+        raise ConfigError(f"--timeout must be a finite number of seconds >= {MIN_TIMEOUT_S:g} "
+                          f"(leave it out for no limit), got {opts.timeout:g}")
+    if not (math.isfinite(opts.heartbeat) and (opts.heartbeat == 0
+                                               or opts.heartbeat >= MIN_HEARTBEAT_S)):
+        raise ConfigError(f"--heartbeat must be 0 (none) or a finite number of seconds >= "
+                          f"{MIN_HEARTBEAT_S:g}, got {opts.heartbeat:g}")
+    if opts.scheduler is not None:
+        check_scheduler(opts.scheduler)
+
+
+_ADDRESS = re.compile(r"^([a-z]+://)?[^/:\s]+:\d+$")
+
+
+def check_scheduler(scheduler: str) -> None:
+    """A Dask scheduler address (``tcp://host:8786``, ``host:8786``) or an existing, readable
+    scheduler file (JSON with an ``address``)."""
+    if _ADDRESS.match(scheduler):
+        return
+    path = Path(scheduler)
+    if not path.is_file():
+        raise ConfigError(f"--scheduler {scheduler!r} is neither an address (tcp://host:port) "
+                          f"nor an existing scheduler file")
+    try:
+        address = json.loads(path.read_text()).get("address")
+    except (OSError, ValueError, AttributeError) as err:
+        raise ConfigError(f"--scheduler {scheduler}: not a Dask scheduler file "
+                          f"({type(err).__name__}: {_one_line(err)})") from None
+    if not isinstance(address, str) or not _ADDRESS.match(address):
+        raise ConfigError(f"--scheduler {scheduler}: the scheduler file has no valid 'address' "
+                          f"(got {address!r})")
+
+
+def check_out_dir(out_dir: Path) -> Path:
+    """The output folder, created if needed; a file there, or a folder that cannot be made, is
+    refused in one line."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {out_dir}: cannot create it ({err.strerror or err})") from None
+    return out_dir
+
+
+def check_checkout() -> None:
+    """Refuse to run when this environment's editable install of the package points at another
+    checkout: its tools (``jupyter-book`` and the book's Sphinx extension) would run that copy's
+    code. Kernels are safe either way (:func:`_kernel_path`)."""
+    from importlib import metadata
+
+    root = paths.PACKAGE_DIR.parent
+    try:
+        text = metadata.distribution("repsim-utils").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return  # not installed: run from the source tree
+    if not text:
+        return
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return
+    url = info.get("url", "")
+    if not (info.get("dir_info") or {}).get("editable") or not url.startswith("file://"):
+        return
+    from urllib.parse import unquote, urlparse
+
+    installed = Path(unquote(urlparse(url).path))
+    with contextlib.suppress(OSError):
+        if installed.resolve() == root.resolve():
+            return
+    raise ConfigError(f"this checkout is {root}, but the environment {sys.prefix} installs "
+                      f"repsim_utils from {installed} (a copied or moved checkout?); recreate it "
+                      f"here: rm -rf .venv && make test")
+
+
+class _Engines:
+    """Starts an engine when there is work, sized to it: serial, a local Dask cluster of
+    min(--jobs, runs to execute, cores) workers, or the external scheduler."""
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.engine: _Serial | _Dask | None = None
+
+    def get(self, n_runs: int) -> _Serial | _Dask:
+        if self.engine is not None and not isinstance(self.engine, _Serial):
+            return self.engine
+        if self.opts.scheduler:
+            self.engine = _Dask(self.opts)
+            return self.engine
+        cores = os.cpu_count() or 1
+        jobs = min(self.opts.jobs, n_runs, cores)
+        if jobs < self.opts.jobs and self.engine is None:
+            print(f"--jobs {self.opts.jobs}: {jobs} worker(s) ({n_runs} run(s) to execute, "
+                  f"{cores} core(s))", flush=True)
+        if jobs == 1:
+            self.engine = self.engine or _Serial()
+        else:
+            self.engine = _Dask(self.opts, jobs)
+        return self.engine
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
 
 
 class _Progress:
@@ -742,10 +785,12 @@ class _Dask:
     processes, or the scheduler at ``scheduler``. Each run is one task (its kernel is a child
     of the worker); a run on a CUDA device asks for the worker resource ``GPU``."""
 
-    def __init__(self, opts: Options):
+    def __init__(self, opts: Options, jobs: int | None = None):
         import logging
 
         from dask.distributed import Client, LocalCluster
+
+        jobs = jobs or opts.jobs
 
         self.cluster = None
         if opts.scheduler:
@@ -754,15 +799,15 @@ class _Dask:
                     self.client = Client(scheduler_file=opts.scheduler, timeout="20s")
                 else:
                     self.client = Client(opts.scheduler, timeout="20s")
-            except OSError as err:
+            except (OSError, ValueError) as err:
                 raise ConfigError(f"cannot reach the Dask scheduler at {opts.scheduler}: "
                                   f"{_one_line(err)}") from None
             self.threads = None  # the workers' own environment decides
         else:
             cores = os.cpu_count() or 1
-            self.threads = max(1, cores // opts.jobs)
+            self.threads = max(1, cores // jobs)
             gpu = {"GPU": 1} if _cuda_available() else None
-            self.cluster = LocalCluster(n_workers=opts.jobs, threads_per_worker=1,
+            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1,
                                         processes=True, dashboard_address=None,
                                         silence_logs=logging.ERROR, resources=gpu)
             self.client = Client(self.cluster)
@@ -900,9 +945,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_list.add_argument("--table", type=Path, default=None)
     args = parser.parse_args(argv)
 
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if args.command == "list":
-            print(describe(args.table, args.profile))
+            print(describe(args.table, args.profile), flush=True)
             return 0
         if args.command == "prepare":
             for path in prepare(args.profile, args.out, args.table):
@@ -913,18 +959,46 @@ def main(argv: Sequence[str] | None = None) -> int:
                        jobs=args.jobs, scheduler=args.scheduler)
         run(args.profile, args.chapter, args.run, parse_overrides(args.param), args.out,
             args.table, options=opts)
+    except BrokenPipeError:
+        # `list | head`: the reader has gone; say nothing more (Python would print a traceback
+        # when it flushes stdout at exit)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (ConfigError, RunFailed) as err:
+        if _terminated.is_set():  # a run that died of the same SIGTERM
+            return _report_stop(err)
         print(f"error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as err:
-        import logging
-
-        # the stopped kernel leaves a cell task that asyncio would report at exit
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-        text = str(err) if isinstance(err, Interrupted) else "stopped before any run started"
-        print(f"interrupted: {text}; earlier pages are unchanged", file=sys.stderr)
-        return 130
+        return _report_stop(err)
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI runners, SLURM and ``kill`` send): handled as Ctrl-C is."""
+
+
+#: set when SIGTERM arrived (the exit status is then 143, not 130)
+_terminated = __import__("threading").Event()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _terminated.set()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
+def _report_stop(err: BaseException) -> int:
+    import logging
+
+    # the stopped kernel leaves a cell task that asyncio would report at exit
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    how = "terminated (SIGTERM)" if _terminated.is_set() else "interrupted"
+    text = str(err) if isinstance(err, Interrupted | RunFailed) else "stopped before any run " \
+        "started"
+    print(f"{how}: {text}; earlier pages are unchanged", file=sys.stderr)
+    return 143 if _terminated.is_set() else 130

@@ -27,12 +27,17 @@ class Range:
     high: float | None = None
     open_low: bool = False
     open_high: bool = False
+    #: why the upper end is where it is (said when a value is refused)
+    why: str = ""
 
     def problem(self, value: Any) -> str | None:
         low_ok = self.low is None or (value > self.low if self.open_low else value >= self.low)
         high_ok = self.high is None or (value < self.high if self.open_high
                                         else value <= self.high)
-        return None if low_ok and high_ok else f"must be {self.describe()}"
+        if low_ok and high_ok:
+            return None
+        return f"must be {self.describe()}" + (f" ({self.why})" if self.why and not high_ok
+                                               else "")
 
     def describe(self) -> str:
         parts = []
@@ -66,10 +71,15 @@ class Items:
     each: Range | OneOf | None = None
     min_len: int = 1
     distinct: bool = False
+    max_len: int | None = None
+    why: str = ""
 
     def problem(self, value: Any) -> str | None:
         if len(value) < self.min_len:
             return f"must have at least {self.min_len} item(s)"
+        if self.max_len is not None and len(value) > self.max_len:
+            return (f"must have at most {self.max_len} items" +
+                    (f" ({self.why})" if self.why else ""))
         if self.distinct and len(set(value)) != len(value):
             return "must have distinct items (a repeated seed compares a network with itself)"
         if self.each is not None:
@@ -79,7 +89,9 @@ class Items:
         return None
 
     def describe(self) -> str:
-        text = f"{self.min_len}+ {'distinct ' if self.distinct else ''}items"
+        count = (f"{self.min_len}-{self.max_len}" if self.max_len is not None
+                 else f"{self.min_len}+")
+        text = f"{count} {'distinct ' if self.distinct else ''}items"
         return text + (f", each {self.each.describe()}" if self.each is not None else "")
 
 
@@ -136,6 +148,53 @@ def _map_seed_in_seeds(params: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class DataShape:
+    """What the driver knows of a dataset before loading it: split sizes and input shape (for
+    torchvision's datasets, those of the official files)."""
+
+    n_train: int
+    n_test: int
+    input_shape: tuple[int, ...]
+
+    def rows(self, split: str) -> int:
+        return {"train": self.n_train, "test": self.n_test}.get(split, self.n_train + self.n_test)
+
+
+DATASET_SHAPES = {
+    "digits": DataShape(1347, 450, (1, 8, 8)),  # scikit-learn's 1,797, a stratified 3:1 split
+    "mnist1d": DataShape(4000, 1000, (40,)),
+    "mnist": DataShape(60000, 10000, (1, 28, 28)),
+    "fashion_mnist": DataShape(60000, 10000, (1, 28, 28)),
+    "cifar10": DataShape(50000, 10000, (3, 32, 32)),
+}
+
+
+def _fits_the_data(params: Mapping[str, Any]) -> str | None:
+    """Sample counts no larger than the data (refused, never silently capped), and a conv net
+    no deeper than its input can be pooled (one 2x2 pooling per block)."""
+    shape = DATASET_SHAPES.get(params.get("dataset"))
+    if shape is None:
+        return None
+    name = params["dataset"]
+    if params.get("n_train", 0) > shape.n_train:
+        return (f"parameter 'n_train' = {params['n_train']} but {name} has {shape.n_train} "
+                f"training samples (0: all of them)")
+    split = params.get("split", "test")
+    if params.get("n_samples", 0) > shape.rows(split):
+        return (f"parameter 'n_samples' = {params['n_samples']} but the {split} split of {name} "
+                f"has {shape.rows(split)} samples (0: all of them)")
+    if params.get("arch") == "conv":
+        if len(shape.input_shape) != 3:
+            return f"arch 'conv' needs image inputs; {name} inputs have shape {shape.input_shape}"
+        side = min(shape.input_shape[1:])
+        most = max(1, side.bit_length() - 1)  # floor(log2(side)) poolings
+        if params.get("depth", 1) > most:
+            return (f"parameter 'depth' = {params['depth']}: a conv net pools 2x2 once per block, "
+                    f"and {name}'s {side}x{side} inputs allow at most {most} blocks")
+    return None
+
+
 DATASET_LABELS = {"digits": "8x8 digits", "mnist1d": "MNIST-1D", "mnist": "MNIST",
                   "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 ARCH_LABELS = {"mlp": "MLP", "conv": "conv net"}
@@ -143,14 +202,26 @@ SPLITS = ("test", "train", "all")
 DEVICES = ("cpu", "cuda", "auto")
 
 
+#: Upper bounds, each with its reason: a value beyond them is a typo, or a run of days.
+MAX_WIDTH = Range(1, 4096, why="activations of wider layers take GiBs per network; the papers "
+                                "use at most 512")
+MAX_DEPTH = Range(1, 16, why="the chapters compare every layer of every pair")
+MAX_EPOCHS = Range(1, 1000, why="the papers train for at most 160 epochs")
+MAX_SEEDS = Items(Range(0), min_len=2, distinct=True, max_len=50,
+                  why="the pairs grow as seeds squared: 50 seeds are 1,225 pairs per layer")
+MAX_SAMPLES = 1_000_000
+
+
 def _classifier_fields(datasets: Sequence[str]) -> dict[str, Range | OneOf | Items]:
     return {
         "dataset": OneOf(tuple(datasets)), "arch": OneOf(tuple(ARCH_LABELS)),
-        "width": Range(1), "depth": Range(1),
+        "width": MAX_WIDTH, "depth": MAX_DEPTH,
         # epochs = 0 would label untrained networks "trained"
-        "epochs": Range(1), "lr": Range(0, open_low=True), "batch_size": Range(1),
-        "n_train": Range(0), "seeds": Items(Range(0), min_len=2, distinct=True),
-        "device": OneOf(DEVICES)}
+        "epochs": MAX_EPOCHS, "lr": Range(0, 10, open_low=True, why="SGD diverges"),
+        "batch_size": Range(1, 100_000, why="larger than any dataset here"),
+        "n_train": Range(0, MAX_SAMPLES, why="larger than any dataset here"),
+        "seeds": MAX_SEEDS, "device": OneOf(DEVICES),
+        "min_accuracy": Range(0, 1, open_high=True)}
 
 
 def _classifier_title(label: str) -> Callable[[Mapping[str, Any]], str]:
@@ -170,42 +241,54 @@ def _schemas() -> dict[str, Schema]:
     from .data import GATE_TASKS
 
     device = Rule("device available", _device_available)
+    data = Rule("sample counts within the data, conv depth within the input", _fits_the_data)
+    samples = Range(0, MAX_SAMPLES, why="larger than any dataset here")
     return {
         "convergent_learning": Schema(
             _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
-                "split": OneOf(SPLITS), "n_samples": Range(0), "positions": Range(0),
-                "mi_bins": Range(2), "lasso_alphas": Items(Range(0, open_low=True)),
-                "few": Range(0, open_low=True), "sparse_targets": Range(0),
-                "n_clusters": Range(2)},
-            [device], _classifier_title("Convergent learning"), "Convergent learning"),
+                "split": OneOf(SPLITS), "n_samples": samples,
+                "positions": Range(0, 1024, why="an 8x8 map has 64 positions, a 32x32 one 1,024"),
+                "mi_bins": Range(2, 256), "lasso_alphas": Items(Range(0, open_low=True)),
+                "few": Range(0, open_low=True), "sparse_targets": Range(0, 4096),
+                "n_clusters": Range(2, 4096)},
+            [device, data], _classifier_title("Convergent learning"), "Convergent learning"),
         "subspace_match": Schema(
             _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
-                "split": OneOf(SPLITS), "n_samples": Range(0), "positions": Range(0),
-                "n_coords": Range(1), "n_draws": Range(1),
-                "eps_grid": Items(Range(0, 1, open_high=True)), "curve_points": Range(2),
-                "simple_units": Range(0), "simple_orders": Range(1)},
-            [device], _classifier_title("Subspace match"), "Subspace match"),
+                "split": OneOf(SPLITS), "n_samples": samples,
+                "positions": Range(0, 1024, why="a 32x32 map has 1,024 positions"),
+                "n_coords": Range(1, 10_000_000, why="each draw holds n_coords rows per layer"),
+                "n_draws": Range(1, 256),
+                "eps_grid": Items(Range(0, 1, open_high=True)),
+                "curve_points": Range(2, 500, why="each point is a maximum match per pair"),
+                "simple_units": Range(0, 4096), "simple_orders": Range(1, 64)},
+            [device, data], _classifier_title("Subspace match"), "Subspace match"),
         "standard_measures": Schema(
             _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
-                "split": OneOf(SPLITS), "n_samples": Range(0), "positions": Range(0),
-                "max_samples": Range(10)},
-            [device], _classifier_title("Standard measures"), "Standard measures"),
+                "split": OneOf(SPLITS), "n_samples": samples,
+                "positions": Range(0, 1024, why="a 32x32 map has 1,024 positions"),
+                "max_samples": Range(10, 200_000, why="RSA holds a samples x samples matrix")},
+            [device, data], _classifier_title("Standard measures"), "Standard measures"),
         "effective_weights": Schema(
             # MNIST-1D classes are shifted 1-D templates: W_eff(x) is not class-consistent
             _classifier_fields(("digits", "mnist", "fashion_mnist", "cifar10")) | {
                 "biases": Items(min_len=1, distinct=True),
                 "checkpoints": Items(Range(1), min_len=0, distinct=True),
-                "per_class": Range(2), "knn_k": Range(1), "n_trajectories": Range(0)},
-            [device, Rule("checkpoints <= epochs", _checkpoints_within_epochs)],
+                "per_class": Range(2, 1000, why="the test splits hold about 1,000 per class"),
+                "knn_k": Range(1, 1000), "n_trajectories": Range(0, 10_000)},
+            [device, data, Rule("checkpoints <= epochs", _checkpoints_within_epochs)],
             _classifier_title("Effective weights"), "Effective weights"),
         "synthesis": Schema({"profile": OneOf(("smoke", "default", "paper"))}),
+        # the driver's test fixture (tests/fixtures/tiny.ipynb)
+        "tiny": Schema({"n": Range(0, 1000)}, label="Driver test fixture"),
         "geometry": Schema(
-            {"task": OneOf(GATE_TASKS), "width": Range(1), "depth": Range(1),
-             "epochs": Range(1), "lr": Range(0, open_low=True),
+            {"task": OneOf(GATE_TASKS), "width": MAX_WIDTH, "depth": MAX_DEPTH,
+             "epochs": Range(1, 100_000, why="the paper trains for 3,000"),
+             "lr": Range(0, 10, open_low=True, why="SGD diverges"),
              "rich_init_scale": Range(0, open_low=True), "lazy_alpha": Range(0, open_low=True),
-             "noise": Range(0), "seeds": Items(Range(0), min_len=2, distinct=True),
-             "grid_points": Range(3), "band": Range(0, 1, open_low=True, open_high=True),
-             "n_heldout": Range(1)},
+             "noise": Range(0), "seeds": MAX_SEEDS,
+             "grid_points": Range(3, 401, why="the metric is computed at grid_points^2 points"),
+             "band": Range(0, 1, open_low=True, open_high=True),
+             "n_heldout": Range(1, MAX_SAMPLES)},
             [Rule("map_seed in seeds", _map_seed_in_seeds)], _geometry_title, "Geometry"),
     }
 
@@ -213,6 +296,11 @@ def _schemas() -> dict[str, Schema]:
 def schema_for(chapter: str) -> Schema | None:
     """The chapter's schema, or None for a chapter without one (e.g. a test fixture)."""
     return _schemas().get(chapter)
+
+
+def chapters() -> list[str]:
+    """The chapters that have a schema (a run table may name only these)."""
+    return sorted(_schemas())
 
 
 def check(chapter: str, params: Mapping[str, Any]) -> None:
@@ -238,5 +326,5 @@ def describe(chapter: str, name: str) -> str:
     return schema.fields[name].describe()
 
 
-__all__ = ["Items", "OneOf", "ParameterError", "Range", "Rule", "Schema", "check", "describe",
-           "schema_for", "title"]
+__all__ = ["DATASET_SHAPES", "DataShape", "Items", "OneOf", "ParameterError", "Range", "Rule",
+           "Schema", "chapters", "check", "describe", "schema_for", "title"]

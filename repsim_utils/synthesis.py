@@ -10,16 +10,14 @@ measure. A run that is missing (not run, or failed) is named, never fatal.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from . import paths
-
-OUT_ENV = "REPSIM_OUT"
+from . import integrity, paths
+from .paths import OUT_ENV
 
 #: lens -> (chapter, verdict id) of the study's own cross-seed verdict in that chapter
 LENS_VERDICTS = {
@@ -36,15 +34,23 @@ def results_dir() -> Path:
 
 
 def load(expected: list[str], folder: Path | None = None) -> tuple[dict[str, Any], list[str]]:
-    """({run name: its JSON record}, [expected runs without results])."""
-    folder = (folder or results_dir()) / "executed"
+    """({run name: its JSON record}, [expected runs without usable results]). A record whose
+    files do not match the digests sealed into it at publishing (edited by hand, truncated,
+    its page or figures replaced) is refused, and listed with the reason."""
+    folder = folder or results_dir()
     found, missing = {}, []
     for name in expected:
-        path = folder / f"{name}.json"
-        if path.is_file():
-            found[name] = json.loads(path.read_text())
-        else:
+        path = folder / "executed" / f"{name}.json"
+        if not path.is_file():
             missing.append(name)
+            continue
+        chapter, _, run = name.partition("__")
+        record, problem = integrity.check_record(path, folder / "executed" / f"{name}.ipynb",
+                                                 folder / "figures" / chapter / run)
+        if problem is not None:
+            missing.append(f"{name} (refused: {problem.replace(str(folder) + '/', '')})")
+        else:
+            found[name] = record
     return found, missing
 
 

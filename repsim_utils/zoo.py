@@ -11,11 +11,14 @@ Several chapters share the same networks: ask for the same ``Recipe`` and seed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,14 +115,21 @@ def _entry_path(key: str) -> Path:
     return cache_dir() / f"{key}.pt"
 
 
-def _read(path: Path, key: str) -> dict[str, Any] | None:
-    """The cached payload, or None (with a warning) when the entry is unusable."""
+class CacheError(OSError):
+    """The model cache cannot hold what it must (read-only, full): one line naming the folder."""
+
+
+def _read(path: Path, key: str, delete: bool = True) -> dict[str, Any] | None:
+    """The cached payload, or None when the entry is unusable (with a warning, and deleted when
+    ``delete``)."""
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
         checkpoints = {int(k): v for k, v in payload["checkpoints"].items()}
         if payload.get("key") != key or payload.get("digest") != _digest(checkpoints):
             raise ValueError("key or digest mismatch")
     except Exception as err:  # truncated zip, unpickling error, missing field...
+        if not delete:
+            return None
         warnings.warn(f"{CACHE_WARNING} {path.name} is corrupted ({type(err).__name__}: {err}); "
                       f"it is deleted and the network retrained", RuntimeWarning, stacklevel=3)
         path.unlink(missing_ok=True)
@@ -133,16 +143,37 @@ def trained(recipe: Recipe, seed: int, progress: bool | None = None) -> Trained:
     cached."""
     key = cache_key(recipe, seed)
     path = _entry_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # one lock per network: two runs (or two drivers) needing it train it once
-    with FileLock(str(path) + ".lock"):
-        payload = _read(path, key) if path.exists() else None
-        if payload is None:
-            payload = _train_and_store(recipe, seed, key, path, progress)
+    # entries are written atomically: one that is there and whole needs no lock to be read
+    # (a read-only cache that holds every network is usable)
+    payload = _read(path, key, delete=False) if path.exists() else None
+    if payload is None:
+        # one lock per network: two runs (or two drivers) needing it train it once
+        with _locked(path):
+            payload = _read(path, key) if path.exists() else None
+            if payload is None:
+                payload = _train_and_store(recipe, seed, key, path, progress)
     checkpoints = payload["checkpoints"]
     model = _fresh(recipe, seed)
     model.load_state_dict(checkpoints[recipe.train.epochs])
     return Trained(recipe, seed, key, model.eval(), checkpoints, list(payload["history"]))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the entry's lock; a cache folder that cannot be written is a :class:`CacheError`
+    that says how to fix it."""
+    lock = FileLock(str(path) + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as err:
+        raise CacheError(f"the model cache {path.parent} cannot be written "
+                         f"({err.strerror or err}) and network {path.stem} is not in it; make "
+                         f"it writable or set REPSIM_CACHE to a writable folder") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _train_and_store(recipe: Recipe, seed: int, key: str, path: Path,
@@ -155,8 +186,17 @@ def _train_and_store(recipe: Recipe, seed: int, key: str, path: Path,
                "recipe": json.dumps(recipe.describe()),
                "checkpoints": {str(k): v for k, v in result.checkpoints.items()},
                "history": result.history, "digest": _digest(result.checkpoints)}
-    with atomic_open(path, "wb") as f:
-        torch.save(payload, f)
+    # serialised in memory first: a full disk is then an OSError of the write (errno 28), not
+    # torch's "unexpected pos" from inside its zip writer
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    try:
+        with atomic_open(path, "wb") as f:
+            f.write(buffer.getbuffer())
+    except OSError as err:
+        raise CacheError(f"could not store network {key} in the model cache {path.parent} "
+                         f"({err.strerror or err}; a full disk? REPSIM_CACHE moves the "
+                         f"cache)") from None
     payload["checkpoints"] = result.checkpoints
     return payload
 
@@ -165,5 +205,5 @@ def is_cached(recipe: Recipe, seed: int) -> bool:
     return _entry_path(cache_key(recipe, seed)).exists()
 
 
-__all__ = ["ConvSpec", "MLPSpec", "Recipe", "Trained", "TrainSpec", "cache_key", "is_cached",
-           "trained", "untrained"]
+__all__ = ["CacheError", "ConvSpec", "MLPSpec", "Recipe", "Trained", "TrainSpec", "cache_key",
+           "is_cached", "trained", "untrained"]

@@ -94,14 +94,14 @@ CUDA = __import__("torch").cuda.is_available()
 
 
 @pytest.mark.parametrize("chapter, run, params, message", [
-    ("convergent_learning", "mlp_digits", ["width=-3"], "parameter 'width' must be >= 1"),
+    ("convergent_learning", "mlp_digits", ["width=-3"], r"parameter 'width' must be in \[1, 4096"),
     ("convergent_learning", "mlp_digits", ["arch=cnn"], "parameter 'arch' must be one of mlp"),
     ("convergent_learning", "mlp_digits", ["split=val"], "parameter 'split' must be one of"),
     ("convergent_learning", "mlp_digits", ["seeds=[]"], "'seeds' must have at least 2"),
     ("convergent_learning", "mlp_digits", ["seeds=[3]"], "'seeds' must have at least 2"),
     ("convergent_learning", "mlp_digits", ["seeds=[0, 0]"], "'seeds' must have distinct"),
-    ("convergent_learning", "mlp_digits", ["epochs=0"], "parameter 'epochs' must be >= 1"),
-    ("convergent_learning", "mlp_digits", ["lr=-1e-3"], "parameter 'lr' must be > 0"),
+    ("convergent_learning", "mlp_digits", ["epochs=0"], r"parameter 'epochs' must be in \[1, 10"),
+    ("convergent_learning", "mlp_digits", ["lr=-1e-3"], r"parameter 'lr' must be in \(0, 10\]"),
     ("subspace_match", "mlp_digits", ["eps_grid=[0.2, 1.5]"],
      r"'eps_grid' must have items in \[0, 1\)"),
     ("effective_weights", "mlp_digits", ["checkpoints=[1, 50]", "epochs=30"],
@@ -144,8 +144,8 @@ def test_title_follows_the_parameters_the_run_uses():
 
 def test_list_shows_the_constraints():
     text = driver.describe(REAL, "default")
-    assert "width: int = 64" in text and "[>= 1]" in text
-    assert "[2+ distinct items, each >= 0]" in text
+    assert "width: int = 64" in text and "[in [1, 4096]]" in text
+    assert "[2-50 distinct items, each >= 0]" in text
 
 
 @pytest.mark.slow
@@ -235,36 +235,7 @@ def test_failed_publish_rolls_back_to_the_previous_page(tmp_path, monkeypatch):
     assert published(tmp_path) == before
 
 
-def test_a_publish_cut_off_by_a_crash_is_rolled_back_at_the_next_start(tmp_path):
-    (plan,) = plans(runs=["first"])
-    nb, js, figs = driver._targets(plan, tmp_path)
-    for path, text in ((nb, "old page"), (js, "{}")):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    figs.mkdir(parents=True)
-    (figs / "a.png").write_text("old figure")
-    staged = tmp_path / "staged"
-    staged.mkdir()
-    (staged / "nb").write_text("new page")
-    (staged / "js").write_text("{}")
-    (staged / "figs").mkdir()
-
-    def crash(src, dst, real=os.replace, seen=[]):  # noqa: B006 (a call counter)
-        seen.append(dst)
-        if len(seen) == 6:  # journal written, old files out, the first new file in
-            raise SystemExit("killed")  # stands for SIGKILL: no except clause runs for it...
-        return real(src, dst)
-
-    import unittest.mock as mock
-
-    with mock.patch.object(driver, "_roll_back"), mock.patch.object(driver.os, "replace",
-                                                                     crash):
-        with pytest.raises(SystemExit):  # ...so the journal stays behind, as after a crash
-            driver.publish(plan, [staged / "nb", staged / "js", staged / "figs"], tmp_path)
-    assert nb.read_text() == "new page" and not figs.exists()  # half published
-    assert driver.recover(tmp_path) == ["tiny__first"]
-    assert nb.read_text() == "old page" and (figs / "a.png").read_text() == "old figure"
-    assert driver.recover(tmp_path) == []
+# A publish cut off at any instant: tests/test_robustness.py injects a crash at each step.
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ them, missing runs named."""
 
 import json
 
-from repsim_utils import synthesis
+from repsim_utils import integrity, synthesis
 
 
 def record(chapter, run, verdicts, results=None):
@@ -32,14 +32,27 @@ def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(t
     assert "1 agrees, 1 disagrees of 2 verdicts" in papers
 
 
-def test_load_names_missing_runs_and_effects_turn_distances_round(tmp_path):
+def publish(folder, chapter, run, rec):
+    """A record sealed as the driver seals it, with its page and figures."""
+    nb = folder / "executed" / f"{chapter}__{run}.ipynb"
+    figures = folder / "figures" / chapter / run
+    figures.mkdir(parents=True)
+    nb.write_text("{}")
+    sealed = integrity.seal(rec, nb, figures)
+    (folder / "executed" / f"{chapter}__{run}.json").write_text(json.dumps(sealed))
+
+
+def test_load_names_missing_and_unsealed_runs_and_effects_turn_distances_round(tmp_path):
     (tmp_path / "executed").mkdir()
     row = {"layer": "l1", "statistic": "eps50", "variant": "raw", "effect": -0.2,
            "effect_low": -0.3, "effect_high": -0.1}
     rec = record("subspace_match", "a", [], {"sm_thresholds": [row]})
-    (tmp_path / "executed" / "subspace_match__a.json").write_text(json.dumps(rec))
-    found, missing = synthesis.load(["subspace_match__a", "geometry__b"], tmp_path)
-    assert list(found) == ["subspace_match__a"] and missing == ["geometry__b"]
+    publish(tmp_path, "subspace_match", "a", rec)
+    (tmp_path / "executed" / "geometry__c.json").write_text(json.dumps(rec))  # no digest
+    found, missing = synthesis.load(["subspace_match__a", "geometry__b", "geometry__c"],
+                                    tmp_path)
+    assert list(found) == ["subspace_match__a"] and missing[0] == "geometry__b"
+    assert missing[1].startswith("geometry__c (refused: executed/geometry__c.json carries no")
     eff = synthesis.effect_frame(found)
     assert len(eff) == 1
     e = eff.iloc[0]
