@@ -100,15 +100,21 @@ def roll_back(journal: Path) -> bool:
     if record.get("committed"):
         _finish(journal, entries)
         return False
-    for entry in entries:
+    failed: OSError | None = None
+    for entry in entries:  # every target is tried, whatever happens to the others
         target, old, new = Path(entry["path"]), Path(entry["old"]), Path(entry["new"])
-        if old.exists() or old.is_symlink():
-            _remove(target)  # the new version, or nothing
-            os.replace(old, target)
-        elif not entry["existed"]:
-            _remove(target)  # moved in where nothing was: a half-published run must not stay
-        # existed and no backup: the target was never moved; it is the previous version
-        _remove(new)
+        try:
+            if old.exists() or old.is_symlink():
+                _remove(target)  # the new version, or nothing
+                os.replace(old, target)
+            elif not entry["existed"]:
+                _remove(target)  # moved in where nothing was: no half-published run stays
+            # existed and no backup: the target was never moved; it is the previous version
+            _remove(new)
+        except OSError as err:
+            failed = failed or err
+    if failed is not None:
+        raise failed  # the journal stays: the next start tries again
     journal.unlink()
     return True
 

@@ -69,6 +69,7 @@ def test_cache_skips_unchanged_runs_and_reruns_changed_ones(tmp_path, monkeypatc
     original = exec_cache.environment_digest
     monkeypatch.setattr(exec_cache, "environment_digest", lambda root=None: original(fake))
     monkeypatch.setattr(integrity, "PACKAGE_DIR", fake / "repsim_utils")
+    monkeypatch.setattr(driver, "_kernel_path", lambda: str(fake))  # kernels import the copy
     out = tmp_path / "book"
     assert len(run(out)) == 2
     first = {p: p.stat().st_mtime_ns for p in (out / "executed").iterdir()}
@@ -79,6 +80,7 @@ def test_cache_skips_unchanged_runs_and_reruns_changed_ones(tmp_path, monkeypatc
     # a parameter changes: only that run executes
     (rec,) = run(out, runs=["first"], overrides={"n": 4})
     assert rec["results"]["tiny_total"] == 6.0
+    assert [r["run"] for r in run(out)] == ["first"]  # back to the table's parameters
     # a module the runs never import changes, or one they import gains a comment: nothing
     with open(fake / "repsim_utils" / "geometry.py", "a") as f:
         f.write("\nX = 1\n")
