@@ -10,7 +10,7 @@ from .paths import project_root
 
 PACKAGES = (
     "repsim-utils", "torch", "torchvision", "numpy", "scipy", "scikit-learn",
-    "seaborn", "matplotlib", "papermill", "jupyter-book", "mnist1d",
+    "seaborn", "matplotlib", "papermill", "jupyter-book", "mnist1d", "mlxtend",
 )
 
 

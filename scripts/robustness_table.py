@@ -38,12 +38,15 @@ def snapshot(out: Path) -> dict[str, bytes]:
             if p.is_file() and not any(s.startswith(".") for s in p.relative_to(out).parts)}
 
 
+SCRATCH = Path(tempfile.mkdtemp(prefix="repsim-hostile-"))
+
+
 def first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     line = lines[0] if lines else ""
     if "Traceback" in text:
         line = "TRACEBACK: " + (lines[-1] if lines else "")
-    return line.replace(str(ROOT), ".").replace("|", "/")[:150]
+    return line.replace(str(SCRATCH), "S").replace(str(ROOT), ".").replace("|", "/")[:170]
 
 
 def command(*args: str, cwd: Path = ROOT, **kw) -> subprocess.CompletedProcess:
@@ -72,7 +75,7 @@ def row(case: str, rc: int | str, message: str, intact: str) -> None:
 
 
 def main() -> int:
-    scratch = Path(tempfile.mkdtemp(prefix="repsim-hostile-"))
+    scratch = SCRATCH
     base = scratch / "base"
     proc = command(*tiny(base))
     assert proc.returncode == 0, proc.stderr
@@ -144,7 +147,7 @@ def main() -> int:
     refused = synthesis.load(["tiny__first"], out)[1]
     p = command(*tiny(out))
     row("a results JSON edited by hand", p.returncode,
-        f"synthesis: {refused[0][:70]}...; driver: {first_line(p.stderr)[:60]}",
+        f"synthesis: {refused[0]}; driver: {first_line(p.stderr)}",
         "rerun, digests match" if new_page_ok(out) else "NO")
     out = fresh("truncated")
     js = out / "executed" / "tiny__first.json"
@@ -248,7 +251,11 @@ def main() -> int:
                         (out / "executed").glob("*.json")) else "NO")
             finally:
                 subprocess.run(["umount", str(mnt)])
-        cache = scratch / "cache1"
+        cache = scratch / "cache2"
+        net = ["-p", "width=8", "-p", "epochs=3", "-p", "min_accuracy=0"]
+        command("run", "--no-progress", "--table", str(REAL), "--chapter",
+                "convergent_learning", "--run", "mlp_digits", *net, "--out",
+                str(scratch / "rw_out"), env={**os.environ, "REPSIM_CACHE": str(cache)})
         ro = scratch / "ro_cache"
         ro.mkdir()
         if subprocess.run(["mount", "--bind", str(cache), str(ro)]).returncode == 0:
@@ -256,8 +263,8 @@ def main() -> int:
                 subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
                 out = scratch / "ro_out"
                 p = command("run", "--no-progress", "--table", str(REAL), "--chapter",
-                            "convergent_learning", "--run", "mlp_digits", "-p", "width=1",
-                            "-p", "epochs=3", "-p", "min_accuracy=0", "--out", str(out),
+                            "convergent_learning", "--run", "mlp_digits", *net, "--out",
+                            str(out),
                             env={**os.environ, "REPSIM_CACHE": str(ro)})
                 row("a read-only model cache holding every network", p.returncode,
                     first_line(p.stderr) or "(no error: the cached networks were read)",

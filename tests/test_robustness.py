@@ -136,21 +136,27 @@ def test_a_crash_at_every_step_of_a_publish_leaves_one_complete_page(tmp_path, p
 @pytest.mark.slow
 def test_an_error_at_every_step_of_a_publish_keeps_the_previous_page(tmp_path, previous_page,
                                                                       capsys):
-    """OSError (a full or failing disk) at each step in turn, in the same process: before the
-    commit the previous page stays byte for byte and the run fails in one line; after it the new
-    page stands."""
+    """OSError (a full or failing disk) at each step in turn, in the real command's entry point
+    (in this process): before the commit the previous page stays byte for byte and the run fails
+    in one line; after it the new page stands."""
+    from inject import faults
+
     before = published(previous_page)
     n_steps = steps_of_a_publish(tmp_path, previous_page)
-    for k, (out, proc) in enumerate(inject_each_step(tmp_path, previous_page, n_steps,
-                                                     "raise"), 1):
-        if proc.returncode == 1:
-            line = one_error_line(proc)
-            assert "could not be published (OSError" in line and "injected" in line, line
-            assert published(out) == before, k
+    for k in range(1, n_steps + 1):
+        out = tmp_path / f"raise{k}"
+        shutil.copytree(previous_page, out)
+        capsys.readouterr()
+        with faults(k, "raise"):
+            rc = driver.main(["run", "--no-progress", "--table", str(TABLE), "--profile",
+                              "smoke", "--run", "first", "-p", "n=4", "--out", str(out)])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        if rc == 1:
+            assert len(err) == 1 and "could not be published (OSError" in err[0], err
+            assert "injected" in err[0] and published(out) == before, k
             assert not hidden_leftovers(out), k
         else:
-            assert proc.returncode == 0, proc.stderr[-2000:]
-            assert is_complete_new(out, 4), k
+            assert rc == 0 and is_complete_new(out, 4), (k, err)
         driver.recover(out)
         assert not hidden_leftovers(out), k
 
