@@ -82,32 +82,30 @@ def previous_page(tmp_path_factory):
 
 
 def steps_of_a_publish(tmp_path, previous_page):
+    """How many file-system steps one publish of the new page makes (none injected)."""
+    from inject import faults
+
     out = tmp_path / "count"
     shutil.copytree(previous_page, out)
-    proc = subprocess.run([sys.executable, str(INJECT), "0", "none", "run", "--no-progress",
-                           "--table", str(TABLE), "--profile", "smoke", "--run", "first",
-                           "-p", "n=4", "--out", str(out)], capture_output=True, text=True,
-                          cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    with faults(0, "none") as state:
+        assert driver.main(["run", "--no-progress", "--table", str(TABLE), "--profile", "smoke",
+                            "--run", "first", "-p", "n=4", "--out", str(out)]) == 0
     assert is_complete_new(out, 4)
-    return int(proc.stderr.strip().splitlines()[-1].removeprefix("steps="))
+    return state["count"]
 
 
-def inject_each_step(tmp_path, previous_page, n_steps, mode):
-    """The real command on a copy of the previous page, with a fault at step k = 1..n_steps
-    (as many at once as there are cores); [(output folder, finished process)]."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(k):
-        out = tmp_path / f"{mode}{k}"
-        shutil.copytree(previous_page, out)
-        return out, subprocess.run(
-            [sys.executable, str(INJECT), str(k), mode, "run", "--no-progress", "--table",
-             str(TABLE), "--profile", "smoke", "--run", "first", "-p", "n=4", "--out", str(out)],
-            capture_output=True, text=True, cwd=ROOT)
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(one, range(1, n_steps + 1)))
+def inject_each_step(tmp_path, previous_page, mode):
+    """The real command's entry point on a copy of the previous page, with a fault at step k,
+    for every step k of a publish, each in a process of its own (forked, see inject.sweep);
+    [(output folder, exit status)]."""
+    root = tmp_path / mode
+    proc = subprocess.run(
+        [sys.executable, str(INJECT), "sweep", mode, str(previous_page), str(root), "run",
+         "--no-progress", "--table", str(TABLE), "--profile", "smoke", "--run", "first",
+         "-p", "n=4"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    codes = json.loads(proc.stdout.strip().splitlines()[-1])
+    return [(root / k, rc) for k, rc in sorted(codes.items(), key=lambda kv: int(kv[0]))]
 
 
 @pytest.mark.slow
@@ -116,12 +114,11 @@ def test_a_crash_at_every_step_of_a_publish_leaves_one_complete_page(tmp_path, p
     real command's publish in turn: the next start leaves the previous page byte for byte, or
     the complete new one."""
     before = published(previous_page)
-    n_steps = steps_of_a_publish(tmp_path, previous_page)
-    assert n_steps >= 9  # 3 moves aside, 3 backups, 3 moves in, journal writes, clean-up
-    procs = inject_each_step(tmp_path, previous_page, n_steps, "exit")
+    results = inject_each_step(tmp_path, previous_page, "exit")
+    assert len(results) >= 9  # 3 moves aside, 3 backups, 3 moves in, journal writes, clean-up
     outcomes = []
-    for k, (out, proc) in enumerate(procs, 1):
-        assert proc.returncode == 70, (k, proc.stderr[-2000:])  # it died mid-publish
+    for k, (out, rc) in enumerate(results, 1):
+        assert rc == 70, k  # it died mid-publish
         driver.recover(out)  # what the next start does first
         if published(out) == before:
             outcomes.append("previous")
