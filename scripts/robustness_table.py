@@ -231,8 +231,24 @@ def main() -> int:
                        capture_output=True, text=True, cwd=ROOT)
     row("`list | head -1`", "0 (head)", first_line(p.stderr) or "(nothing on stderr)", "-")
 
-    # 7. the model cache on a full or read-only file system (root: a tmpfs mount)
+    # 7. book/executed on another file system; the model cache on a full or read-only one
+    # (root: tmpfs and bind mounts)
     if os.geteuid() == 0 and shutil.which("mount"):
+        out = fresh("xdev")
+        saved = scratch / "xdev_saved"
+        shutil.copytree(out / "executed", saved)
+        if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(out / "executed")]
+                          ).returncode == 0:
+            try:
+                for f in saved.iterdir():
+                    shutil.copy2(f, out / "executed" / f.name)
+                p = command(*tiny(out, "-p", "n=4"))
+                row("book/executed on another file system (a tmpfs mount), new page", p.returncode,
+                    first_line(p.stderr) or "(no error)",
+                    "new page complete" if new_page_ok(out) and not list(
+                        (out / "executed").glob(".*")) else "NO")
+            finally:
+                subprocess.run(["umount", str(out / "executed")])
         mnt = scratch / "tiny_fs"
         mnt.mkdir()
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]
