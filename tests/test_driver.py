@@ -112,6 +112,21 @@ CUDA = __import__("torch").cuda.is_available()
     pytest.param("convergent_learning", "mlp_digits", ["device=cuda"],
                  "no CUDA device is available", marks=pytest.mark.skipif(CUDA, reason="GPU")),
     ("convergent_learning", "mlp_digits", ["seeds=[0, 1"], "cannot read"),
+    # upper bounds with their reasons, sizes of the data, architecture (issue 24)
+    ("convergent_learning", "mlp_digits", ["width=100000"],
+     r"'width' must be in \[1, 4096\].*GiBs"),
+    ("convergent_learning", "mlp_digits", [f"seeds={list(range(200))}"],
+     "at most 50 items .*1,225 pairs"),
+    ("convergent_learning", "conv_digits", ["depth=12"], "'depth' = 12: a conv net pools"),
+    ("convergent_learning", "conv_digits", ["depth=4"], "8x8 inputs allow at most 3 blocks"),
+    ("convergent_learning", "mlp_digits", ["n_train=1000000000"], "'n_train' must be in"),
+    ("convergent_learning", "mlp_digits", ["n_train=5000"],
+     "'n_train' = 5000 but digits has 1347 training samples"),
+    ("subspace_match", "mlp_digits", ["n_samples=2000"],
+     "'n_samples' = 2000 but the all split of digits has 1797"),
+    ("standard_measures", "mlp_mnist1d", ["arch=conv"], "arch 'conv' needs image inputs"),
+    ("geometry", "xor_square", ["grid_points=5000"], "grid_points"),
+    ("convergent_learning", "mlp_digits", ["min_accuracy=1.5"], "'min_accuracy' must be in"),
 ])
 def test_bad_values_are_refused_before_any_work_in_one_line(chapter, run, params, message,
                                                             tmp_path, capsys):

@@ -395,35 +395,7 @@ def test_a_copied_checkout_runs_its_own_code_or_says_why_not(tmp_path):
 # 5. limits before work
 
 
-REAL = ROOT / "notebooks" / "runs.yml"
-
-
-@pytest.mark.parametrize("chapter, run, params, message", [
-    ("convergent_learning", "mlp_digits", ["width=100000"],
-     r"'width' must be in \[1, 4096\].*GiBs"),
-    ("convergent_learning", "mlp_digits", [f"seeds={list(range(200))}"],
-     "at most 50 items .*1,225 pairs"),
-    ("convergent_learning", "conv_digits", ["depth=12"], "'depth' = 12: a conv net pools"),
-    ("convergent_learning", "conv_digits", ["depth=4"], "8x8 inputs allow at most 3 blocks"),
-    ("convergent_learning", "mlp_digits", ["n_train=1000000000"], "'n_train' must be in"),
-    ("convergent_learning", "mlp_digits", ["n_train=5000"],
-     "'n_train' = 5000 but digits has 1347 training samples"),
-    ("subspace_match", "mlp_digits", ["n_samples=2000"],
-     "'n_samples' = 2000 but the all split of digits has 1797"),
-    ("standard_measures", "mlp_mnist1d", ["arch=conv"], "arch 'conv' needs image inputs"),
-    ("geometry", "xor_square", ["grid_points=5000"], "grid_points"),
-    ("convergent_learning", "mlp_digits", ["min_accuracy=1.5"], "'min_accuracy' must be in"),
-])
-def test_values_beyond_the_declared_limits_are_refused_before_work(chapter, run, params,
-                                                                    message, tmp_path, capsys):
-    args = ["run", "--table", str(REAL), "--out", str(tmp_path), "--chapter", chapter,
-            "--run", run, "--no-progress"]
-    for p in params:
-        args += ["-p", p]
-    assert driver.main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and __import__("re").search(message, err), err
-    assert not (tmp_path / driver.WORK / "staging").exists()
+# Values beyond the declared limits: test_driver.test_bad_values_are_refused_before_any_work.
 
 
 def test_a_sample_count_larger_than_the_data_is_refused_not_capped():
