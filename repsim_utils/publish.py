@@ -12,9 +12,10 @@ The protocol is a write-ahead journal and renames inside each target's own folde
    Every rename stays inside one folder, so none can cross a file system.
 4. The journal is rewritten as committed; the backups and then the journal are removed.
 
-Recovery (:func:`roll_back`, at the next start after a crash, or at once after an error) reads
-only the journal: before the commit mark it restores every backup that exists, deletes what
-was moved in where nothing existed, and deletes the ``.new`` siblings; a target whose backup
+Recovery (:func:`roll_back`: by the driver's ``recover`` at the next start after a crash, or
+at once after an error) reads only the journal: before the commit mark it restores every
+backup that exists, deletes what was moved in where nothing existed, and deletes the ``.new``
+siblings; a target whose backup
 does not exist was never moved and is left alone. After the commit mark it finishes the
 clean-up. Either way the folder holds the complete previous page or the complete new one.
 """
@@ -119,14 +120,4 @@ def roll_back(journal: Path) -> bool:
     return True
 
 
-def recover(folder: Path) -> list[str]:
-    """Finish every publish that a crash cut off (a journal left in ``folder``); the names of
-    those rolled back to their previous page."""
-    names = []
-    for journal in sorted(folder.glob("*.json")):
-        if roll_back(journal):
-            names.append(journal.stem)
-    return names
-
-
-__all__ = ["publish", "recover", "roll_back"]
+__all__ = ["publish", "roll_back"]

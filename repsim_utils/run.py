@@ -192,15 +192,22 @@ class Interrupted(RuntimeError):
 WORK = ".repsim-work"
 
 
-@contextlib.contextmanager
-def run_lock(plan: RunPlan, out_dir: Path) -> Iterator[None]:
-    """One driver per run and output folder; a second one stops at once, naming the first."""
-    from filelock import FileLock, Timeout
+def _lock(name: str, out_dir: Path) -> Any:
+    """The file lock of run ``name`` in ``out_dir`` (not acquired)."""
+    from filelock import FileLock
 
     folder = out_dir / WORK / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    pid_file = folder / f"{plan.name}.pid"
-    lock = FileLock(str(folder / f"{plan.name}.lock"))
+    return FileLock(str(folder / f"{name}.lock"))
+
+
+@contextlib.contextmanager
+def run_lock(plan: RunPlan, out_dir: Path) -> Iterator[None]:
+    """One driver per run and output folder; a second one stops at once, naming the first."""
+    from filelock import Timeout
+
+    lock = _lock(plan.name, out_dir)
+    pid_file = Path(lock.lock_file).with_suffix(".pid")
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -235,12 +242,11 @@ def publish(plan: RunPlan, staged: Sequence[Path], out_dir: Path) -> None:
 def recover(out_dir: Path) -> list[str]:
     """Finish every publish that a crash cut off; the runs whose previous page was restored.
     A journal whose run is locked belongs to a driver publishing it now: it is left alone."""
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
     names = []
     for journal in sorted((out_dir / WORK / "publishing").glob("*.json")):
-        (out_dir / WORK / "locks").mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(out_dir / WORK / "locks" / f"{journal.stem}.lock"))
+        lock = _lock(journal.stem, out_dir)
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -211,6 +211,9 @@ MAX_EPOCHS = Range(1, 1000, why="the papers train for at most 160 epochs")
 MAX_SEEDS = Items(Range(0), min_len=2, distinct=True, max_len=50,
                   why="the pairs grow as seeds squared: 50 seeds are 1,225 pairs per layer")
 MAX_SAMPLES = 1_000_000
+MAX_COUNT = Range(0, MAX_SAMPLES, why="larger than any dataset here")
+MAX_LR = Range(0, 10, open_low=True, why="SGD diverges")
+MAX_POSITIONS = Range(0, 1024, why="a 32x32 map has 1,024 positions")
 
 
 def _classifier_fields(datasets: Sequence[str]) -> dict[str, Range | OneOf | Items]:
@@ -218,9 +221,9 @@ def _classifier_fields(datasets: Sequence[str]) -> dict[str, Range | OneOf | Ite
         "dataset": OneOf(tuple(datasets)), "arch": OneOf(tuple(ARCH_LABELS)),
         "width": MAX_WIDTH, "depth": MAX_DEPTH,
         # epochs = 0 would label untrained networks "trained"
-        "epochs": MAX_EPOCHS, "lr": Range(0, 10, open_low=True, why="SGD diverges"),
+        "epochs": MAX_EPOCHS, "lr": MAX_LR,
         "batch_size": Range(1, 100_000, why="larger than any dataset here"),
-        "n_train": Range(0, MAX_SAMPLES, why="larger than any dataset here"),
+        "n_train": MAX_COUNT,
         "seeds": MAX_SEEDS, "device": OneOf(DEVICES),
         "min_accuracy": Range(0, 1, open_high=True)}
 
@@ -243,13 +246,12 @@ def _schemas() -> dict[str, Schema]:
 
     device = Rule("device available", _device_available)
     data = Rule("sample counts within the data, conv depth within the input", _fits_the_data)
-    samples = Range(0, MAX_SAMPLES, why="larger than any dataset here")
     return {
         "convergent_learning": Schema(
             _classifier_fields(("digits", "mnist1d", "mnist5k", "mnist", "fashion_mnist",
                                 "cifar10")) | {
-                "split": OneOf(SPLITS), "n_samples": samples,
-                "positions": Range(0, 1024, why="an 8x8 map has 64 positions, a 32x32 one 1,024"),
+                "split": OneOf(SPLITS), "n_samples": MAX_COUNT,
+                "positions": MAX_POSITIONS,
                 "mi_bins": Range(2, 256), "lasso_alphas": Items(Range(0, open_low=True)),
                 "few": Range(0, open_low=True), "sparse_targets": Range(0, 4096),
                 "n_clusters": Range(2, 4096)},
@@ -257,8 +259,8 @@ def _schemas() -> dict[str, Schema]:
         "subspace_match": Schema(
             _classifier_fields(("digits", "mnist1d", "mnist5k", "mnist", "fashion_mnist",
                                 "cifar10")) | {
-                "split": OneOf(SPLITS), "n_samples": samples,
-                "positions": Range(0, 1024, why="a 32x32 map has 1,024 positions"),
+                "split": OneOf(SPLITS), "n_samples": MAX_COUNT,
+                "positions": MAX_POSITIONS,
                 "n_coords": Range(1, 10_000_000, why="each draw holds n_coords rows per layer"),
                 "n_draws": Range(1, 256),
                 "eps_grid": Items(Range(0, 1, open_high=True)),
@@ -268,8 +270,8 @@ def _schemas() -> dict[str, Schema]:
         "standard_measures": Schema(
             _classifier_fields(("digits", "mnist1d", "mnist5k", "mnist", "fashion_mnist",
                                 "cifar10")) | {
-                "split": OneOf(SPLITS), "n_samples": samples,
-                "positions": Range(0, 1024, why="a 32x32 map has 1,024 positions"),
+                "split": OneOf(SPLITS), "n_samples": MAX_COUNT,
+                "positions": MAX_POSITIONS,
                 "max_samples": Range(10, 200_000, why="RSA holds a samples x samples matrix")},
             [device, data], _classifier_title("Standard measures"), "Standard measures"),
         "effective_weights": Schema(
@@ -287,7 +289,7 @@ def _schemas() -> dict[str, Schema]:
         "geometry": Schema(
             {"task": OneOf(GATE_TASKS), "width": MAX_WIDTH, "depth": MAX_DEPTH,
              "epochs": Range(1, 100_000, why="the paper trains for 3,000"),
-             "lr": Range(0, 10, open_low=True, why="SGD diverges"),
+             "lr": MAX_LR,
              "rich_init_scale": Range(0, open_low=True), "lazy_alpha": Range(0, open_low=True),
              "noise": Range(0), "seeds": MAX_SEEDS,
              "grid_points": Range(3, 401, why="the metric is computed at grid_points^2 points"),

@@ -199,7 +199,7 @@ def test_recovery_reads_only_the_journal(tmp_path):
         transaction.publish(journal, [staged / "nb", staged / "js", staged / "figs"],
                             [old_nb, old_js, figs])
     assert journal.exists()
-    assert transaction.recover(journal.parent) == ["a"]
+    assert transaction.roll_back(journal) is True  # rolled back, not committed
     assert old_nb.read_text() == "old page" and (figs / "x.png").read_text() == "old figure"
     assert not journal.exists()
 
