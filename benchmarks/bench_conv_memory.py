@@ -3,7 +3,7 @@ sample counts (CIFAR-10 shape 3x32x32, a VGG-style net of 64-128-256-512 channel
 positions of every layer, two networks).
 
 The activations stream through in batches and a conv layer keeps a bounded uniform subset of
-its (input, position) rows (``max_rows``, :data:`repsim_utils.subspace_study.ROW_BUDGET`);
+its (input, position) rows (``max_rows``, :data:`repsim_utils.chapters.subspace_match.ROW_BUDGET`);
 the subspace match (one coordinate draw of 10,000 rows, five eps) and linear CKA then run on
 them. Each input count runs in a fresh process; the peak resident memory is printed beside what
 holding every row of both networks would take.
@@ -30,9 +30,10 @@ GIB = 2**30
 def one(n_inputs: int) -> dict:
     import torch
 
-    from repsim_utils import reference_measures, subspace_study
-    from repsim_utils.activations import activations
-    from repsim_utils.models import ConvSpec, build
+    from repsim_utils.chapters import subspace_match
+    from repsim_utils.nets.activations import activations
+    from repsim_utils.nets.models import ConvSpec, build
+    from repsim_utils.science import measures
 
     torch.set_num_threads(2)
     spec = ConvSpec(channels=(64, 128, 256, 512))
@@ -40,7 +41,7 @@ def one(n_inputs: int) -> dict:
     layers = list(nets[0].hidden)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n_inputs, 3, 32, 32, generator=g)
-    budget = subspace_study.rows_kept(10_000, 16)
+    budget = subspace_match.rows_kept(10_000, 16)
     start = time.perf_counter()
     acts = [activations(net, x, layers, batch_size=250, max_rows=budget) for net in nets]
     t_acts = time.perf_counter() - start
@@ -49,9 +50,9 @@ def one(n_inputs: int) -> dict:
     for layer in layers:
         a, b = acts[0][layer], acts[1][layer]
         rows_all = a.shape[0] if a.shape[0] < budget else None
-        (m,) = subspace_study.matchers(a, b, False, 10_000, 1, seed=0)
+        (m,) = subspace_match.matchers(a, b, False, 10_000, 1, seed=0)
         mms = m.similarity([0.15, 0.2, 0.25, 0.3, 0.5])
-        cka = reference_measures.linear_cka(a, b)
+        cka = measures.linear_cka(a, b)
         out["layers"][layer] = {"rows kept": int(a.shape[0]), "channels": int(a.shape[1]),
                                 "mms@0.25": float(mms[2]), "cka": float(cka),
                                 "all rows kept": rows_all is not None}

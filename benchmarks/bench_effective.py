@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from repsim_utils import models
-from repsim_utils.effective import effective_weights
+from repsim_utils.nets import models
+from repsim_utils.science.effective import effective_weights
 
 
 def reference(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

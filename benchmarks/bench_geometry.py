@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from repsim_utils import geometry, models
+from repsim_utils.nets import models
+from repsim_utils.science import geometry
 
 
 def per_point(f, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

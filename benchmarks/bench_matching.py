@@ -16,7 +16,7 @@ import tracemalloc
 
 import numpy as np
 
-from repsim_utils import matching
+from repsim_utils.science import matching
 
 N, UNITS, SPARSE_UNITS = 50_000, 512, 16
 

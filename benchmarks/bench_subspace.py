@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from repsim_utils.subspace import SubspaceMatcher
+from repsim_utils.science.subspace import SubspaceMatcher
 
 EPS_GRID = (0.15, 0.2, 0.25, 0.3, 0.5)
 

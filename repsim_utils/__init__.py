@@ -16,7 +16,7 @@ Modules (one job each):
 __version__ = "0.1.0"
 
 # Record the source of every module of the package as it is imported: a run's record names the
-# code its kernel actually ran (repsim_utils.integrity), not what the tree holds later.
-from .integrity import install_recorder as _install_recorder  # noqa: E402
+# code its kernel actually ran (repsim_utils.base.integrity), not what the tree holds later.
+from repsim_utils.base.integrity import install_recorder as _install_recorder  # noqa: E402
 
 _install_recorder(__file__)

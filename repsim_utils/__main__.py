@@ -1,5 +1,5 @@
 import sys
 
-from .run import main
+from repsim_utils.driver.cli import main
 
 sys.exit(main())

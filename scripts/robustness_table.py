@@ -29,8 +29,8 @@ REAL = ROOT / "notebooks" / "runs.yml"
 PY = sys.executable
 sys.path.insert(0, str(ROOT))
 
-from repsim_utils import integrity  # noqa: E402
-from repsim_utils import run as driver  # noqa: E402
+from repsim_utils import driver  # noqa: E402
+from repsim_utils.base import integrity  # noqa: E402
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -139,7 +139,7 @@ def main() -> int:
     record = json.loads(js.read_text())
     record["results"]["tiny_total"] = 42.0
     js.write_text(json.dumps(record))
-    from repsim_utils import synthesis
+    from repsim_utils.chapters import synthesis
 
     refused = synthesis.load(["tiny__first"], out)[1]
     p = command(*tiny(out))

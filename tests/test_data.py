@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from repsim_utils import data
-from repsim_utils.data import DatasetError
+from repsim_utils.nets import data
+from repsim_utils.nets.data import DatasetError
 
 
 def test_digits_split_is_fixed_and_stratified():
@@ -119,7 +119,7 @@ def test_cifar10_format_files_load(tmp_path, monkeypatch):
 
 
 def test_mnist5k_is_real_mnist_split_by_class_deterministically():
-    from repsim_utils.data import _mnist5k
+    from repsim_utils.nets.data import _mnist5k
 
     d = data.load("mnist5k")
     assert d.input_shape == (1, 28, 28) and d.n_classes == 10
@@ -151,7 +151,7 @@ def test_mnist5k_provenance_names_package_file_and_split():
 
 @pytest.mark.parametrize("name", data.EMBEDDED)
 def test_the_driver_knows_the_true_sizes_of_every_embedded_dataset(name):
-    from repsim_utils.schema import DATASET_SHAPES
+    from repsim_utils.nets.shapes import DATASET_SHAPES
 
     d, shape = data.load(name), DATASET_SHAPES[name]
     assert (len(d.x_train), len(d.x_test), d.input_shape) == (shape.n_train, shape.n_test,

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from repsim_utils import heartbeat
-from repsim_utils import run as driver
-from repsim_utils.provenance import git_commit
-from repsim_utils.run import ConfigError, RunFailed
+from repsim_utils import driver
+from repsim_utils.base.provenance import git_commit
+from repsim_utils.driver import ConfigError, RunFailed, execute, heartbeat
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -243,11 +242,11 @@ def test_failed_publish_rolls_back_to_the_previous_page(tmp_path, monkeypatch):
             raise OSError(30, "Read-only file system")
         return real(src, dst)
 
-    monkeypatch.setattr(driver.os, "replace", flaky)
+    monkeypatch.setattr(os, "replace", flaky)
     with pytest.raises(RunFailed, match="could not be published.*Read-only"):
         driver.run("smoke", runs=["first"], overrides={"n": 4}, out_dir=tmp_path,
                    table=TABLE, progress=False)
-    monkeypatch.setattr(driver.os, "replace", real)
+    monkeypatch.setattr(os, "replace", real)
     assert tmp_path / "executed" / "tiny__first.ipynb" in calls
     assert published(tmp_path) == before
 
@@ -324,13 +323,13 @@ def test_page_says_when_it_is_not_the_default_run_and_files_follow_the_umask(tmp
 def test_cache_rebuild_warnings_reach_the_console():
     import nbformat
 
-    from repsim_utils.zoo import CACHE_WARNING
+    from repsim_utils.nets.zoo import CACHE_WARNING
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
         nbformat.v4.new_output("stream", name="stderr",
                                text=f"x.py:1: RuntimeWarning: {CACHE_WARNING} ab.pt is corrupted\n"
                                     "  warnings.warn(\n")])])
-    assert driver._cache_warnings(nb) == [
+    assert execute._cache_warnings(nb) == [
         f"x.py:1: RuntimeWarning: {CACHE_WARNING} ab.pt is corrupted"]
 
 
@@ -348,7 +347,7 @@ def test_report_refuses_a_key_published_twice(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from repsim_utils.report import RESULTS_ENV, Report
+    from repsim_utils.book.report import RESULTS_ENV, Report
 
     by_hand = Report("tiny", {})
     by_hand.number("a", 1.0)

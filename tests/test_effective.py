@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from repsim_utils import models
-from repsim_utils.effective import UnsupportedLayer, effective_weights, reconstruction_error
+from repsim_utils.nets import models
+from repsim_utils.science.effective import UnsupportedLayer, effective_weights, reconstruction_error
 
 
 def mlp(bias, seed=0):
@@ -90,7 +90,7 @@ def test_unsupported_layers_are_named():
 
 # -- class-structure measures ---------------------------------------------------------------
 
-from repsim_utils import class_structure as cs  # noqa: E402
+from repsim_utils.science import class_structure as cs  # noqa: E402
 
 
 def slow_class_cosines(z, labels):
@@ -124,15 +124,15 @@ def test_class_measures_on_orthogonal_prototypes():
 
 
 def test_map_similarity_needs_the_same_input_and_ignores_scale():
-    from repsim_utils import effective_study
+    from repsim_utils.chapters import effective_weights
 
     rng = np.random.default_rng(1)
     a = rng.normal(size=(50, 12))
-    assert effective_study.map_similarity(a, 3.0 * a) == pytest.approx(1.0)
-    assert effective_study.map_similarity(a, -a) == pytest.approx(-1.0)
-    assert abs(effective_study.map_similarity(a, rng.normal(size=(50, 12)))) < 0.1
+    assert effective_weights.map_similarity(a, 3.0 * a) == pytest.approx(1.0)
+    assert effective_weights.map_similarity(a, -a) == pytest.approx(-1.0)
+    assert abs(effective_weights.map_similarity(a, rng.normal(size=(50, 12)))) < 0.1
     with pytest.raises(ValueError, match="one shape"):
-        effective_study.map_similarity(a, a[:, :6])
+        effective_weights.map_similarity(a, a[:, :6])
 
 
 def test_class_measures_agree_with_slow_formulas_and_see_no_structure_in_noise():
@@ -153,24 +153,25 @@ def test_class_measures_agree_with_slow_formulas_and_see_no_structure_in_noise()
 
 
 def test_probe_set_is_class_balanced_and_templates_pick_each_class_row():
-    from repsim_utils import data, effective_study
+    from repsim_utils.chapters import effective_weights
+    from repsim_utils.nets import data
 
     digits = data.load("digits")
-    x, y = effective_study.probe_set(digits, per_class=7, seed=3)
+    x, y = effective_weights.probe_set(digits, per_class=7, seed=3)
     assert np.array_equal(np.bincount(y.numpy()), np.full(10, 7))
-    x2, _ = effective_study.probe_set(digits, per_class=7, seed=3)
+    x2, _ = effective_weights.probe_set(digits, per_class=7, seed=3)
     assert torch.equal(x, x2)
     with pytest.raises(ValueError, match="fewer than"):
-        effective_study.probe_set(digits, per_class=10_000)
+        effective_weights.probe_set(digits, per_class=10_000)
     labels = np.array([0, 0, 1])
     w = np.arange(3 * 2 * 4, dtype=float).reshape(3, 2 * 4)  # (samples, outputs * inputs)
-    t = effective_study.class_templates(w, labels, n_out=2)
+    t = effective_weights.class_templates(w, labels, n_out=2)
     np.testing.assert_array_equal(t[0], (w[0, :4] + w[1, :4]) / 2)
     np.testing.assert_array_equal(t[1], w[2, 4:])
 
 
 def test_transposed_convolution_path_equals_the_dense_path(monkeypatch):
-    from repsim_utils import effective
+    from repsim_utils.science import effective
 
     net = conv(True, True)
     dense_w, dense_b = effective_weights(net, X)

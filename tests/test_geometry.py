@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from repsim_utils import geometry, models
+from repsim_utils.nets import models
+from repsim_utils.science import geometry
 
 
 @pytest.fixture(autouse=True)
@@ -136,8 +137,9 @@ def test_embedding_composes_with_layer_maps():
 
 import pandas as pd  # noqa: E402
 
-from repsim_utils import data  # noqa: E402
-from repsim_utils import geometry_study as gs  # noqa: E402
+from repsim_utils.chapters import geometry as gs  # noqa: E402
+from repsim_utils.nets import data  # noqa: E402
+from repsim_utils.science import regime  # noqa: E402
 
 
 def test_summary_numbers_on_a_synthetic_geometry_with_known_answers():
@@ -190,11 +192,11 @@ def test_setup_conditions_regimes_and_heldout_sets():
     assert setup.recipe("rich").model.init_scale == setup.rich_init_scale
     assert setup.recipe("rich + noise").train.input_noise == setup.noise
     net, init = setup.network("untrained", 0)
-    assert gs.weight_change(net, init) == 0.0
+    assert regime.weight_change(net, init) == 0.0
     g, g0 = (gs.layer_metrics(m, setup, gs.grid(5), ("act1",))["act1"] for m in (net, init))
-    assert gs.metric_change(g, g0) == 0.0
+    assert regime.metric_change(g, g0) == 0.0
     trained_net, trained_init = setup.network("rich", 0)
-    assert gs.weight_change(trained_net, trained_init) > 0
+    assert regime.weight_change(trained_net, trained_init) > 0
     acc = gs.generalisation(trained_net, setup, 100, 0.1)
     assert set(acc) == {"uniform", "near_threshold", "extrapolation"}
     assert all(0 <= v <= 1 for v in acc.values())
@@ -212,8 +214,8 @@ def test_tangent_kernel_alignment_is_one_for_an_unmoved_net_and_matches_autograd
     setup = gs.Setup(task="xor_square", width=6, epochs=5)
     net, init = setup.network("untrained", 0)
     x = gs.grid(4)
-    assert gs.kernel_alignment(net, init, x) == pytest.approx(1.0)
-    k = gs.tangent_kernel(net, x)
+    assert regime.kernel_alignment(net, init, x) == pytest.approx(1.0)
+    k = regime.tangent_kernel(net, x)
     # a direct formula: the gradient of the output at each point, one backward pass each
     grads = []
     for xi in x:
@@ -226,7 +228,7 @@ def test_tangent_kernel_alignment_is_one_for_an_unmoved_net_and_matches_autograd
     with torch.no_grad():
         for p in moved.layers.parameters():
             p.add_(torch.randn_like(p))
-    assert gs.kernel_alignment(moved, init, x) < 0.99
+    assert regime.kernel_alignment(moved, init, x) < 0.99
 
 
 def test_layer_identification_by_metric_fields():

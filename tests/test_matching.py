@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from repsim_utils import matching
-from repsim_utils.activations import activations
-from repsim_utils.models import MLPSpec, build
+from repsim_utils.nets.activations import activations
+from repsim_utils.nets.models import MLPSpec, build
+from repsim_utils.science import matching
 
 rng = np.random.default_rng(0)
 

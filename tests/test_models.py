@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from repsim_utils.activations import activations
-from repsim_utils.models import ConvSpec, MLPSpec, build
+from repsim_utils.nets.activations import activations
+from repsim_utils.nets.models import ConvSpec, MLPSpec, build
 
 
 def test_same_seed_same_weights_and_global_rng_untouched():
@@ -80,7 +80,7 @@ def test_conv_activations_are_channels_by_input_positions():
 def test_max_rows_keeps_the_same_uniform_subset_of_conv_rows_batch_by_batch():
     """Selected while streaming (small batches) equals selected from the full array, and the
     rows are shared by two networks of one architecture."""
-    from repsim_utils.activations import _row_index
+    from repsim_utils.nets.activations import _row_index
 
     torch.manual_seed(0)
     x = torch.randn(37, 1, 8, 8)

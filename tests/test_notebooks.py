@@ -16,23 +16,14 @@ import papermill
 import pytest
 import yaml
 
-from repsim_utils import (
-    convergent,
-    effective_study,
-    geometry_study,
-    measures_study,
-    subspace_study,
-)
-from repsim_utils import run as driver
-from repsim_utils.verdicts import OUTCOMES
+from repsim_utils import driver
+from repsim_utils.chapters.registry import CHAPTERS as REGISTRY
+from repsim_utils.inference.verdicts import OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "notebooks" / "runs.yml"
 CHAPTERS = yaml.safe_load(TABLE.read_text())["chapters"]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-CLAIM_MODULES = {"convergent_learning": convergent, "subspace_match": subspace_study,
-                 "effective_weights": effective_study, "geometry": geometry_study,
-                 "standard_measures": measures_study}
 
 
 def test_every_notebook_is_in_the_run_table_and_the_toc():
@@ -42,6 +33,8 @@ def test_every_notebook_is_in_the_run_table_and_the_toc():
     for chapter, spec in CHAPTERS.items():
         for run in spec["runs"]:
             assert f"book/executed/{chapter}__{run}" in toc
+    # the registry names exactly the book's chapters (and the driver's test fixture)
+    assert {c for c, entry in REGISTRY.items() if not entry.fixture} == set(CHAPTERS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -64,7 +57,8 @@ def smoke_outputs(tmp_path_factory):
     """All chapters, smoke profile, into a temporary book folder."""
     out = tmp_path_factory.mktemp("book")
     os.environ["REPSIM_CACHE"] = str(tmp_path_factory.getbasetemp() / "model-cache")
-    records = driver.run("smoke", out_dir=out, progress=False)
+    # two runs at once (a local Dask cluster; the driver's results do not depend on it)
+    records = driver.run("smoke", out_dir=out, options=driver.Options(progress=False, jobs=2))
     return out, records
 
 
@@ -81,10 +75,7 @@ def test_every_chapter_runs_without_errors_and_writes_results(smoke_outputs):
         saved = json.loads((out / "executed" / f"{name}.json").read_text())
         assert saved["results"], f"{name} recorded no results"
         assert saved["profile"] == "smoke" and saved["parameters"]
-        chapter = name.split("__")[0]
-        if chapter not in CLAIM_MODULES:  # the synthesis gathers, it tests no claim itself
-            continue
-        claims = set(CLAIM_MODULES[chapter].CLAIMS)
+        claims = set(REGISTRY[name.split("__")[0]].claims)  # none: the synthesis gathers
         got = {v["id"] for v in saved["verdicts"]}
         assert got == claims, f"{name}: verdicts {sorted(got)}, claims {sorted(claims)}"
         for v in saved["verdicts"]:
@@ -166,3 +157,81 @@ def test_rerunning_one_chapter_then_building_keeps_the_book_whole(smoke_outputs,
         assert url.endswith("notebooks/subspace_match.ipynb"), url
     assert (ROOT / "notebooks" / "subspace_match.ipynb").is_file()
     assert "https://github.com/example/repsim" in page  # repository button
+
+
+#: the most code lines a notebook may have that are not a single call into the package
+MAX_GLUE_LINES = 40
+
+
+def glue_lines(source_cells: list[str]) -> int:
+    """Code lines of a notebook that are not one call into the package: every statement counts
+    its lines, except imports and a statement whose value is a call ``name.attr(...)`` or
+    ``name(...)`` of a name the notebook imported from repsim_utils or bound to the result of
+    such a call (``report``, ``nets``; their arguments may span lines)."""
+    package: set[str] = set()
+
+    def package_call(node: ast.AST) -> bool:
+        if not isinstance(node, ast.Call):
+            return False
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            func = func.value
+        return isinstance(func, ast.Name) and func.id in package
+
+    total = 0
+    for source in source_cells:
+        for stmt in ast.parse(source).body:
+            if isinstance(stmt, ast.ImportFrom) and (stmt.module or "").startswith(
+                    "repsim_utils"):
+                package |= {a.asname or a.name for a in stmt.names}
+                continue
+            if isinstance(stmt, ast.Import | ast.ImportFrom):
+                continue
+            value = getattr(stmt, "value", None)
+            if isinstance(stmt, ast.Expr | ast.Assign | ast.AnnAssign) and package_call(value):
+                for target in getattr(stmt, "targets", [getattr(stmt, "target", None)]):
+                    for name in ast.walk(target) if target is not None else []:
+                        if isinstance(name, ast.Name):
+                            package.add(name.id)
+                continue
+            total += stmt.end_lineno - stmt.lineno + 1
+    return total
+
+
+def test_glue_lines_counts_what_is_not_a_package_call():
+    cells = ["from repsim_utils.nets import recipes\nimport numpy as np\n",
+             "nets = recipes.classifier_networks(\n    params)\nx = nets.x.numpy()\n"
+             "for i in range(3):\n    print(i)\nnp.mean(x)\n"]
+    assert glue_lines(cells) == 4  # x = ... (1), the loop (2), np.mean (1)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_thin(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code"
+             and "parameters" not in c.metadata.get("tags", [])]
+    assert glue_lines(cells) <= MAX_GLUE_LINES, "move the logic into the chapter's module"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_code_reference_of_a_page_exists(path):
+    """The Method tables name where each formula lives (`repsim_utils.science.matching.
+    correlation`): every such name must import, so a reader finds it in one step."""
+    import importlib
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    names = set(re.findall(r"`(repsim_utils(?:\.[A-Za-z_]+)+)`", text))
+    assert names, "the page names none of the code it runs"
+    for name in sorted(names):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest importable module, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attr in parts[cut:]:
+                assert hasattr(obj, attr), f"{name}: {'.'.join(parts[:cut])} has no {attr}"
+                obj = getattr(obj, attr)
+            break

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from repsim_utils import book_ext, page
+from repsim_utils.book import page, sphinx_ext
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,20 +76,20 @@ def test_a_figure_not_published_by_report_is_left_alone():
     ("https://github.com/org/repo/", "https://github.com/org/repo"),
 ])
 def test_repository_url_comes_from_one_setting(monkeypatch, url, expected):
-    monkeypatch.delenv(book_ext.REPOSITORY_ENV, raising=False)
-    assert book_ext.repository_url(url) == expected
-    monkeypatch.setenv(book_ext.REPOSITORY_ENV, "https://github.com/fork/repsim")
-    assert book_ext.repository_url(url) == "https://github.com/fork/repsim"
+    monkeypatch.delenv(sphinx_ext.REPOSITORY_ENV, raising=False)
+    assert sphinx_ext.repository_url(url) == expected
+    monkeypatch.setenv(sphinx_ext.REPOSITORY_ENV, "https://github.com/fork/repsim")
+    assert sphinx_ext.repository_url(url) == "https://github.com/fork/repsim"
 
 
 def test_a_repository_url_that_is_not_github_is_refused(monkeypatch):
-    monkeypatch.delenv(book_ext.REPOSITORY_ENV, raising=False)
+    monkeypatch.delenv(sphinx_ext.REPOSITORY_ENV, raising=False)
     with pytest.raises(ValueError, match="must look like https://github.com/OWNER/NAME"):
-        book_ext.repository_url("git@github.com:org/repo")
+        sphinx_ext.repository_url("git@github.com:org/repo")
 
 
 def test_launch_buttons_point_at_source_notebooks_that_exist():
-    sources = book_ext.source_notebooks(ROOT)
+    sources = sphinx_ext.source_notebooks(ROOT)
     assert sources  # every run of the run table
     for executed, source in sources.items():
         assert executed.startswith("book/executed/") and (ROOT / source).is_file(), source
@@ -104,7 +104,7 @@ def test_launch_urls_are_retargeted_to_the_source_notebook():
     context = {"header_buttons": [{"type": "group", "buttons": [
         {"url": binder}, {"url": "https://colab.research.google.com/github/o/r/blob/main/"
                                  "book/executed/geometry__xor_square.ipynb"}]}]}
-    book_ext._retarget_launch_buttons(App, "book/executed/geometry__xor_square", "page.html",
+    sphinx_ext._retarget_launch_buttons(App, "book/executed/geometry__xor_square", "page.html",
                                       context, None)
     urls = [b["url"] for b in context["header_buttons"][0]["buttons"]]
     assert urls == ["https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/notebooks/geometry.ipynb",
@@ -113,7 +113,7 @@ def test_launch_urls_are_retargeted_to_the_source_notebook():
 
 
 def test_prepare_injects_the_smoke_parameters_that_binder_opens(tmp_path):
-    from repsim_utils import run as driver
+    from repsim_utils import driver
 
     written = driver.prepare("smoke", tmp_path)
     assert {p.name for p in written} == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from repsim_utils import run as driver
+from repsim_utils import driver
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,21 +7,24 @@ import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import ortho_group, spearmanr
 
-from repsim_utils import reference_measures as rm
+from repsim_utils.science import measures as rm
 
 rng = np.random.default_rng(0)
 N, P = 300, 12
 
-#: measure -> the transforms it is invariant to (see the module's table)
-INVARIANT = {
-    "linear CKA": {"orthogonal", "scale", "permutation"},
-    "debiased CKA": {"orthogonal", "scale", "permutation"},
-    "CCA (mean rho)": {"orthogonal", "scale", "permutation", "invertible"},
-    "SVCCA": {"orthogonal", "scale", "permutation"},
-    "PWCCA": {"scale", "permutation"},
-    "Procrustes": {"orthogonal", "scale", "permutation"},
-    "RSA": {"orthogonal", "scale", "permutation"},
-}
+def _toy(a, b):
+    """A toy measure for the registry's tests: correlation of the sorted unit means (invariant
+    to permuting units and scaling, not to rotating them)."""
+    return float(np.corrcoef(np.sort(a.mean(0)), np.sort(b.mean(0)))[0, 1])
+
+
+#: Registered only inside the tests that name it: the invariance tests pick it up like any
+#: measure of the registry.
+TOY = rm.Measure("toy sorted means", _toy, "similarity", True,
+                 frozenset({"permutation", "scale"}), "none")
+NAMES = [*rm.MEASURES, TOY.name]
+
+
 TRANSFORMS = {
     "orthogonal": lambda z: z @ ortho_group.rvs(z.shape[1], random_state=1),
     "scale": lambda z: 3.7 * z,
@@ -38,24 +41,71 @@ def pair():
     return a, b
 
 
-@pytest.mark.parametrize("name", list(rm.MEASURES))
-@pytest.mark.parametrize("transform", list(TRANSFORMS))
-def test_invariances_follow_the_table(name, transform):
-    a, b = pair()
-    f = rm.MEASURES[name]
-    # the first argument: PWCCA weights its correlations by it (asymmetric), the others are
-    # symmetric
-    before, after = f(a, b), f(TRANSFORMS[transform](a), b)
-    if transform in INVARIANT[name]:
-        assert after == pytest.approx(before, abs=1e-8), (name, transform)
+@pytest.fixture(params=NAMES)
+def registered(request):
+    """Each registered measure in turn, and the toy one, registered for the test's duration."""
+    if request.param == TOY.name:
+        with rm.registered(TOY):
+            yield rm.MEASURES[TOY.name]
     else:
-        assert abs(after - before) > 1e-4, (name, transform, "unexpectedly invariant")
+        yield rm.MEASURES[request.param]
 
 
-@pytest.mark.parametrize("name", list(rm.MEASURES))
-def test_identical_representations_score_one(name):
+def test_the_registry_drives_the_invariance_table():
+    assert set(rm.TRANSFORMS) == set(TRANSFORMS)
+    table = rm.invariance_table()
+    assert table in rm.__doc__  # the module's docstring shows the registry's table
+    assert all(f"| {m.name} |" in table for m in rm.MEASURES.values())
+    with rm.registered(TOY):
+        assert "| toy sorted means | no | yes | yes | no | yes | none |" in rm.invariance_table()
+    assert TOY.name not in rm.MEASURES
+    with pytest.raises(ValueError, match="already registered"):
+        rm.register(rm.MEASURES["linear CKA"])
+    with pytest.raises(ValueError, match="unknown invariances"):
+        rm.Measure("bad", _toy, "similarity", True, frozenset({"affine"}), "none")
+
+
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+def test_invariances_follow_the_registry(registered, transform):
+    a, b = pair()
+    f = registered
+    # transform the first argument: the asymmetric measures (PWCCA, unit matching) weight or
+    # match from it
+    before, after = f(a, b), f(TRANSFORMS[transform](a), b)
+    if transform in f.invariances:
+        assert after == pytest.approx(before, abs=1e-8), (f.name, transform)
+    else:
+        assert abs(after - before) > 1e-4, (f.name, transform, "unexpectedly invariant")
+
+
+def test_symmetry_follows_the_registry(registered):
+    a, b = pair()
+    swapped = abs(registered(a, b) - registered(b, a))
+    if registered.symmetric:
+        assert swapped < 1e-9, registered.name
+    else:
+        assert swapped > 1e-4, (registered.name, "unexpectedly symmetric")
+
+
+def test_identical_representations_score_one(registered):
     a, _ = pair()
-    assert rm.MEASURES[name](a, a) == pytest.approx(1.0, abs=1e-9)
+    assert registered(a, a) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_a_registered_measure_joins_the_chapter_tables_and_claims():
+    from repsim_utils.chapters import standard_measures as ms
+
+    g = np.random.default_rng(5)
+    acts = {net: {"l1": g.normal(size=(60, 4)), "l2": g.normal(size=(60, 4))}
+            for net in ("t0", "t1", "u0", "u1")}
+    pairs = [("t0", "t1", "trained vs trained"), ("t0", "u0", "trained vs untrained"),
+             ("t1", "u1", "trained vs untrained")]
+    with rm.registered(TOY):
+        table = ms.measure_table(acts, ["l1", "l2"], pairs)
+        ident = ms.identification_table(acts, ["l1", "l2"], 2)
+        assert "toy_sorted_means_trained_more_alike" in ms.claims()
+    assert TOY.name in table.columns and TOY.name in set(ident.measure)
+    assert table[TOY.name].iloc[0] == pytest.approx(_toy(acts["t0"]["l1"], acts["t1"]["l1"]))
 
 
 def test_independent_wide_representations_debiased_cka_near_zero_biased_not():
@@ -145,7 +195,7 @@ def test_bad_input_is_refused():
 
 
 def test_layer_identification_finds_planted_layers_and_counts_ties_fairly():
-    from repsim_utils import measures_study as ms
+    from repsim_utils.chapters import standard_measures as ms
 
     g = np.random.default_rng(7)
     layers = ["l1", "l2", "l3"]
@@ -155,17 +205,14 @@ def test_layer_identification_finds_planted_layers_and_counts_ties_fairly():
     ident = ms.identification_table(acts, layers, 3, ["linear CKA", "PWCCA"])
     assert set(ident.accuracy) == {1.0}  # every layer finds its rotated copy
     const = {f"t{i}": {la: np.ones((200, 8)) for la in layers} for i in range(2)}
-    ms.MEASURES["constant"] = lambda a, b: 0.5  # every layer ties with every other
-    try:
+    constant = rm.Measure("constant", lambda a, b: 0.5, "similarity", True,
+                          frozenset(rm.TRANSFORMS), "none")
+    with rm.registered(constant):  # every layer ties with every other
         tie = ms.identification_table(const, layers, 2, ["constant"])
-    finally:
-        del ms.MEASURES["constant"]
     assert tie.accuracy.iloc[0] == pytest.approx(1 / 3)  # chance, not 1
 
 
 def test_cached_rsa_equals_rsatoolbox_compare():
-    from repsim_utils import measures_study as ms
-
     a, b = pair()
-    assert ms.rsa(a, b) == pytest.approx(rm.rsa(a, b), abs=1e-12)
-    assert ms.rsa(a, b) == pytest.approx(ms.rsa(a, b))  # the second call uses the cache
+    assert rm.rsa_cached(a, b) == pytest.approx(rm.rsa(a, b), abs=1e-12)
+    assert rm.rsa_cached(a, b) == pytest.approx(rm.rsa_cached(a, b))  # the second: cached

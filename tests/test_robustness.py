@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from repsim_utils import integrity, runtable, synthesis
-from repsim_utils import publish as transaction
-from repsim_utils import run as driver
-from repsim_utils.run import ConfigError, Options
+from repsim_utils import driver
+from repsim_utils.base import integrity
+from repsim_utils.chapters import runtable, synthesis
+from repsim_utils.driver import ConfigError, Options, engines, kernel
+from repsim_utils.driver import publish as transaction
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -63,7 +64,7 @@ def fake_run(out, monkeypatch, n=4, **kw):
 
 
 def is_complete_new(out, n):
-    nb, js, figs = driver._targets(driver.plan_runs(driver.load_table(TABLE), FIXTURES, "smoke",
+    nb, js, figs = driver.targets(driver.plan_runs(driver.load_table(TABLE), FIXTURES, "smoke",
                                                     runs=["first"])[0], out)
     record, problem = integrity.check_record(js, nb, figs)
     return problem is None and record["parameters"]["n"] == n and (figs / "fake.png").exists()
@@ -306,9 +307,9 @@ def test_code_digests_ignore_comments_and_docstrings_not_code():
 
 def test_the_kernel_records_the_code_it_imported_as_imported():
     code = integrity.imported_code()
-    assert "repsim_utils.integrity" in code and "repsim_utils" in code
+    assert "repsim_utils.base.integrity" in code and "repsim_utils" in code
     assert integrity.stale_modules(code) == []
-    assert "repsim_utils.runtable" in integrity.all_modules()
+    assert "repsim_utils.chapters.runtable" in integrity.all_modules()
 
 
 def test_code_in_sub_packages_is_covered(tmp_path):
@@ -338,18 +339,19 @@ def test_an_edit_made_during_a_run_and_reverted_leaves_the_run_stale(tmp_path, m
     driver.run("smoke", runs=["first"], out_dir=out, table=TABLE, options=opts)
     assert driver.run("smoke", runs=["first"], out_dir=out, table=TABLE, options=opts) == []
     record = json.loads((out / "executed" / "tiny__first.json").read_text())
-    assert "repsim_utils.report" in record["code"] and "repsim_utils.zoo" not in record["code"]
+    assert "repsim_utils.book.report" in record["code"]
+    assert "repsim_utils.nets.zoo" not in record["code"]
     # the kernel ran an edited report.py (as if edited while it ran, then reverted)
-    record["code"]["repsim_utils.report"] = integrity.code_digest("X = 'the edit'")
+    record["code"]["repsim_utils.book.report"] = integrity.code_digest("X = 'the edit'")
     stale = integrity.stale_modules(record["code"], fake)
-    assert stale == ["repsim_utils.report"]
+    assert stale == ["repsim_utils.book.report"]
     # a comment in a module the run imported, or any edit of one it never imported: current
-    with open(fake / "report.py", "a") as f:
+    with open(fake / "book" / "report.py", "a") as f:
         f.write("\n# a comment\n")
-    with open(fake / "geometry.py", "a") as f:
+    with open(fake / "science" / "geometry.py", "a") as f:
         f.write("\nX = 1\n")
     assert driver.run("smoke", runs=["first"], out_dir=out, table=TABLE, options=opts) == []
-    with open(fake / "report.py", "a") as f:
+    with open(fake / "book" / "report.py", "a") as f:
         f.write("\nX = 1\n")
     assert len(driver.run("smoke", runs=["first"], out_dir=out, table=TABLE,
                           options=opts)) == 1
@@ -373,7 +375,7 @@ def test_an_editable_install_of_another_checkout_is_refused(monkeypatch):
 
 def test_this_checkout_is_its_own():
     driver.check_checkout()  # the test environment installs this checkout
-    assert driver._kernel_path().split(os.pathsep)[0] == str(ROOT)
+    assert kernel.kernel_path().split(os.pathsep)[0] == str(ROOT)
 
 
 @pytest.mark.slow
@@ -399,7 +401,7 @@ def test_a_copied_checkout_runs_its_own_code_or_says_why_not(tmp_path):
 
 
 def test_a_sample_count_larger_than_the_data_is_refused_not_capped():
-    from repsim_utils import data
+    from repsim_utils.nets import data
 
     d = data.load("digits")
     assert len(d.subset(n_train=len(d.x_train)).x_train) == len(d.x_train)
@@ -409,7 +411,7 @@ def test_a_sample_count_larger_than_the_data_is_refused_not_capped():
 
 def test_networks_below_the_accuracy_floor_stop_the_chapter(tmp_path, monkeypatch):
     monkeypatch.setenv("REPSIM_CACHE", str(tmp_path))
-    from repsim_utils import recipes
+    from repsim_utils.nets import recipes
 
     recipe = recipes.classifier("digits", "mlp", width=1, depth=1, epochs=1, n_train=100)
     with pytest.raises(recipes.AccuracyFloorError,
@@ -421,7 +423,7 @@ def test_networks_below_the_accuracy_floor_stop_the_chapter(tmp_path, monkeypatc
 
 def test_a_read_only_cache_that_holds_the_network_is_used(tmp_path, monkeypatch):
     monkeypatch.setenv("REPSIM_CACHE", str(tmp_path))
-    from repsim_utils import recipes, zoo
+    from repsim_utils.nets import recipes, zoo
 
     recipe = recipes.classifier("digits", "mlp", width=4, depth=1, epochs=1, n_train=100)
     first = zoo.trained(recipe, 0, progress=False)
@@ -446,7 +448,8 @@ def test_a_full_cache_disk_is_one_clear_error(tmp_path, monkeypatch):
 import resource, signal, os
 os.environ["REPSIM_CACHE"] = {str(tmp_path)!r}
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-from repsim_utils import recipes, zoo
+from repsim_utils.nets import recipes
+from repsim_utils.nets import zoo
 recipe = recipes.classifier("digits", "mlp", width=64, depth=2, epochs=1, n_train=100)
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 try:
@@ -520,7 +523,7 @@ def test_jobs_are_capped_to_the_work_there_is(tmp_path, monkeypatch, capsys):
     out = tmp_path / "book"
     fake_run(out, monkeypatch, n=4)
     started = []
-    monkeypatch.setattr(driver, "_Dask", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(engines, "_Dask", lambda *a, **k: started.append(a))
     capsys.readouterr()
     opts = Options(progress=False, heartbeat=0, jobs=64)
     assert driver.run("smoke", runs=["first"], overrides={"n": 4}, out_dir=out, table=TABLE,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from repsim_utils import exec_cache, heartbeat, integrity
-from repsim_utils import run as driver
-from repsim_utils.run import Options, RunFailed
+from repsim_utils import driver
+from repsim_utils.base import integrity
+from repsim_utils.driver import Options, RunFailed, exec_cache, heartbeat, kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -69,7 +69,7 @@ def test_cache_skips_unchanged_runs_and_reruns_changed_ones(tmp_path, monkeypatc
     original = exec_cache.environment_digest
     monkeypatch.setattr(exec_cache, "environment_digest", lambda root=None: original(fake))
     monkeypatch.setattr(integrity, "PACKAGE_DIR", fake / "repsim_utils")
-    monkeypatch.setattr(driver, "_kernel_path", lambda: str(fake))  # kernels import the copy
+    monkeypatch.setattr(kernel, "kernel_path", lambda: str(fake))  # kernels import the copy
     out = tmp_path / "book"
     assert len(run(out)) == 2
     first = {p: p.stat().st_mtime_ns for p in (out / "executed").iterdir()}
@@ -82,16 +82,18 @@ def test_cache_skips_unchanged_runs_and_reruns_changed_ones(tmp_path, monkeypatc
     assert rec["results"]["tiny_total"] == 6.0
     assert [r["run"] for r in run(out)] == ["first"]  # back to the table's parameters
     # a module the runs never import changes, or one they import gains a comment: nothing
-    with open(fake / "repsim_utils" / "geometry.py", "a") as f:
+    with open(fake / "repsim_utils" / "science" / "geometry.py", "a") as f:
         f.write("\nX = 1\n")
-    with open(fake / "repsim_utils" / "report.py", "a") as f:
+    with open(fake / "repsim_utils" / "book" / "report.py", "a") as f:
         f.write("\n# an edit\n")
     assert run(out) == []
-    # the code of a module they import changes: every run executes again
-    with open(fake / "repsim_utils" / "report.py", "a") as f:
-        f.write("\nX = 1\n")
-    assert len(run(out)) == 2
-    assert run(out) == []
+    # the code of a module they import changes, in any sub-package (the report imports the
+    # verdicts, which import the intervals): every run executes again
+    for module in ("book/report.py", "inference/stats.py"):
+        with open(fake / "repsim_utils" / module, "a") as f:
+            f.write("\nX = 1\n")
+        assert len(run(out)) == 2, module
+        assert run(out) == []
     assert len(run(out, force=True)) == 2  # --force reruns anyway
     # a published file removed by hand: that run executes again
     (out / "executed" / "tiny__second.ipynb").unlink()

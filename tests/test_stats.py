@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repsim_utils import pairs, stats
-from repsim_utils.verdicts import Claim, Reference, Rule
+from repsim_utils.inference import pairs, stats
+from repsim_utils.inference.verdicts import Claim, Reference, Rule
 
 
 def test_interval_of_a_mean_covers_the_true_mean_about_95_percent_of_the_time():

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repsim_utils import subspace
-from repsim_utils.subspace import SubspaceMatcher
+from repsim_utils.science import subspace
+from repsim_utils.science.subspace import SubspaceMatcher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_subspace import direct_maximum_match, direct_minimal_match  # noqa: E402
@@ -164,20 +164,20 @@ def test_minimal_match_with_redundant_units_equals_the_direct_search():
 
 
 def test_chapter_tables_see_a_permuted_copy_as_one_and_random_layers_as_less():
-    from repsim_utils import subspace_study
+    from repsim_utils.chapters import subspace_match
 
     a = np.maximum(rng.normal(size=(600, 8)) @ rng.normal(size=(8, 10)), 0)
     acts = {"t0": {"h": a}, "t1": {"h": a[:, rng.permutation(10)]},
             "u0": {"h": np.maximum(rng.normal(size=(600, 10)), 0)}}
     pairs = [("t0", "t1", "trained"), ("t0", "u0", "untrained")]
-    table = subspace_study.mms_table(acts, ["h"], pairs, eps=[1e-9, 0.3], n_coords=400,
+    table = subspace_match.mms_table(acts, ["h"], pairs, eps=[1e-9, 0.3], n_coords=400,
                                      n_draws=3)
     got = table.set_index(["kind", "variant", "eps"])["mms"]
-    assert got["trained", subspace_study.RAW, 1e-9] == 1.0
-    assert got["trained", subspace_study.CENTRED, 0.3] == 1.0
-    assert got["untrained", subspace_study.CENTRED, 0.3] < 0.5
+    assert got["trained", subspace_match.RAW, 1e-9] == 1.0
+    assert got["trained", subspace_match.CENTRED, 0.3] == 1.0
+    assert got["untrained", subspace_match.CENTRED, 0.3] < 0.5
     assert set(table["draws"]) == {3} and set(table["samples"]) == {400}
-    simple = subspace_study.simple_match_table(acts, ["h"], pairs[:1], eps=0.01, n_units=3,
+    simple = subspace_match.simple_match_table(acts, ["h"], pairs[:1], eps=0.01, n_units=3,
                                                n_orders=2)
     # a permuted copy: every unit's simple match is itself and its copy
     assert len(simple) == 12 and set(simple["size"]) == {2}
@@ -185,10 +185,10 @@ def test_chapter_tables_see_a_permuted_copy_as_one_and_random_layers_as_less():
     # eps50 of a permuted copy is 0 (everything matches exactly); at each pair's own eps50
     # a maximum match always exists, so simple matches are found for the random pair too
     assert table[table.kind == "trained"]["eps50"].max() < 1e-9
-    own = subspace_study.simple_match_table(acts, ["h"], pairs, eps=None, n_units=2, n_orders=1)
+    own = subspace_match.simple_match_table(acts, ["h"], pairs, eps=None, n_units=2, n_orders=1)
     assert set(own["kind"]) == {"trained", "untrained"}
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        subspace_study.mms_table(acts, ["h"], pairs, eps=[0.2, 1.5])
+        subspace_match.mms_table(acts, ["h"], pairs, eps=[0.2, 1.5])
 
 
 def test_minimal_match_when_a_side_has_more_members_than_its_rank():
@@ -209,22 +209,22 @@ def test_minimal_match_when_a_side_has_more_members_than_its_rank():
 
 
 def test_eps_half_is_the_threshold_where_half_the_neurons_match():
-    from repsim_utils import subspace_study
+    from repsim_utils.chapters import subspace_match
 
     x = rng.normal(size=(500, 6))
     y = np.hstack([x[:, :3] @ rng.normal(size=(3, 3)), rng.normal(size=(500, 3))])
     m = SubspaceMatcher(x, y)
-    e = subspace_study.eps_half(m)
+    e = subspace_match.eps_half(m)
     assert m.similarity(e) >= 0.5 > m.similarity(max(e - 2e-3, 0))
     dead = SubspaceMatcher(np.hstack([x[:, :2], np.zeros((500, 4))]), np.zeros((500, 6)))
-    assert subspace_study.eps_half(dead) == 1.0  # 2 of 12 alive: a half match is impossible
+    assert subspace_match.eps_half(dead) == 1.0  # 2 of 12 alive: a half match is impossible
 
 
 def test_mean_share_closed_forms():
-    from repsim_utils import subspace_study
+    from repsim_utils.chapters import subspace_match
 
-    assert subspace_study.mean_share(np.ones((50, 3))) == pytest.approx(1.0)
+    assert subspace_match.mean_share(np.ones((50, 3))) == pytest.approx(1.0)
     z = np.tile([[1.0], [-1.0]], (25, 2))  # zero mean
-    assert subspace_study.mean_share(z) == pytest.approx(0.0)
+    assert subspace_match.mean_share(z) == pytest.approx(0.0)
     z = np.tile([[3.0], [1.0]], (25, 1))  # mean 2, squares 9 and 1: 50 * 4 / 250
-    assert subspace_study.mean_share(z) == pytest.approx(0.8)
+    assert subspace_match.mean_share(z) == pytest.approx(0.8)

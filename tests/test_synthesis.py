@@ -3,13 +3,17 @@ them, missing runs named."""
 
 import json
 
-from repsim_utils import integrity, synthesis
+import pytest
+
+from repsim_utils.base import integrity
+from repsim_utils.book.record import RecordError, RunRecord
+from repsim_utils.chapters import synthesis
 
 
 def record(chapter, run, verdicts, results=None):
-    return {"chapter": chapter, "run": run, "results": results or {},
-            "verdicts": [{"id": i, "paper": p, "claim": f"claim {i}", "outcome": o,
-                          "value": v, "ci": [v - 0.1, v + 0.1]} for i, p, o, v in verdicts]}
+    return RunRecord(chapter, run, results=results or {}, verdicts=[
+        {"id": i, "paper": p, "claim": f"claim {i}", "outcome": o, "value": v,
+         "ci": [v - 0.1, v + 0.1]} for i, p, o, v in verdicts])
 
 
 def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(tmp_path):
@@ -38,7 +42,7 @@ def publish(folder, chapter, run, rec):
     figures = folder / "figures" / chapter / run
     figures.mkdir(parents=True)
     nb.write_text("{}")
-    sealed = integrity.seal(rec, nb, figures)
+    sealed = integrity.seal(rec.to_json(), nb, figures)
     (folder / "executed" / f"{chapter}__{run}.json").write_text(json.dumps(sealed))
 
 
@@ -48,7 +52,7 @@ def test_load_names_missing_and_unsealed_runs_and_effects_turn_distances_round(t
            "effect_low": -0.3, "effect_high": -0.1}
     rec = record("subspace_match", "a", [], {"sm_thresholds": [row]})
     publish(tmp_path, "subspace_match", "a", rec)
-    (tmp_path / "executed" / "geometry__c.json").write_text(json.dumps(rec))  # no digest
+    (tmp_path / "executed" / "geometry__c.json").write_text(json.dumps(rec.to_json()))  # no seal
     found, missing = synthesis.load(["subspace_match__a", "geometry__b", "geometry__c"],
                                     tmp_path)
     assert list(found) == ["subspace_match__a"] and missing[0] == "geometry__b"
@@ -57,3 +61,28 @@ def test_load_names_missing_and_unsealed_runs_and_effects_turn_distances_round(t
     assert len(eff) == 1
     e = eff.iloc[0]
     assert (e.effect, e.low, e.high) == (0.2, 0.1, 0.3)  # lower eps50 = more alike
+
+
+def test_the_run_record_round_trips_and_refuses_other_shapes(tmp_path):
+    rec = record("geometry", "b", [("seeds_agree", "study", "agrees", 0.4)], {"k": 1.5})
+    assert RunRecord.from_json(json.loads(json.dumps(rec.to_json()))) == rec
+    assert rec.name == "geometry__b" and "digest" not in rec.to_json()
+    data = rec.to_json()
+    with pytest.raises(RecordError, match=r"missing \['verdicts'\]"):
+        RunRecord.from_json({k: v for k, v in data.items() if k != "verdicts"}, "x.json")
+    with pytest.raises(RecordError, match=r"unknown \['extra'\]"):
+        RunRecord.from_json(data | {"extra": 1}, "x.json")
+    with pytest.raises(RecordError, match="not a JSON object"):
+        RunRecord.from_json([1], "x.json")
+    # a sealed record of another shape is refused by the synthesis, with the reason
+    (tmp_path / "executed").mkdir()
+    publish(tmp_path, "geometry", "b", rec)
+    path = tmp_path / "executed" / "geometry__b.json"
+    sealed = json.loads(path.read_text())
+    sealed.pop("verdicts")
+    sealed.pop("digest")
+    path.write_text(json.dumps(integrity.seal(sealed, tmp_path / "executed" /
+                                              "geometry__b.ipynb",
+                                              tmp_path / "figures" / "geometry" / "b")))
+    found, missing = synthesis.load(["geometry__b"], tmp_path)
+    assert not found and "not a run record of this version" in missing[0]

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repsim_utils import convergent, effective_study, geometry_study, pairs, subspace_study
+from repsim_utils.chapters import convergent_learning, effective_weights, subspace_match
+from repsim_utils.chapters import geometry as geometry_study
+from repsim_utils.inference import pairs
 
 N = 6
 LAYERS = ["act1", "act2", "act3"]
@@ -61,12 +63,12 @@ def convergent_case(sign, noise, layers=LAYERS):
     sparse = planted({"few_gap": tt(0.1 - s * 0.08, 0.1)}, **kw)
     clusters = planted({"shared": tt(0.5 + s * 0.2, 0.5), "shared_null": tt(0.05, 0.05)}, **kw)
     mi = planted({"mi_top_overlap": tt(0.5 + s * 0.35, 0.5)}, **kw)
-    return convergent.verdicts(matches, sparse, clusters, mi, layers, N, **FAST)
+    return convergent_learning.verdicts(matches, sparse, clusters, mi, layers, N, **FAST)
 
 
 def test_convergent_verdicts_on_planted_cases():
     agree = outcomes(convergent_case(+1, 0.005))
-    assert set(agree) == set(convergent.CLAIMS)
+    assert set(agree) == set(convergent_learning.CLAIMS)
     assert set(agree.values()) == {"agrees"}, agree
     disagree = outcomes(convergent_case(-1, 0.005))
     assert set(disagree.values()) == {"disagrees"}, disagree
@@ -86,15 +88,15 @@ def subspace_case(sign, noise, layers=LAYERS):
         t = planted({"mms": tt(level, level - s * 0.1),
                      "eps50": lambda li, k: (0.4 + s * 0.1 * (li == 1)) if k == pairs.TRAINED
                      else 0.4 + s * 0.2}, noise=noise, seed=1, layers=layers)
-        rows.append(t.assign(eps=eps, variant=subspace_study.RAW))
+        rows.append(t.assign(eps=eps, variant=subspace_match.RAW))
     curves = pd.concat(rows, ignore_index=True)
     simple = planted({"fraction": tt(0.1 - s * 0.08, 0.1)}, noise=noise, seed=2, layers=layers)
-    return subspace_study.verdicts(curves, simple, layers, N, **FAST)
+    return subspace_match.verdicts(curves, simple, layers, N, **FAST)
 
 
 def test_subspace_verdicts_on_planted_cases():
     agree = outcomes(subspace_case(+1, 0.005))
-    assert set(agree) == set(subspace_study.CLAIMS)
+    assert set(agree) == set(subspace_match.CLAIMS)
     assert set(agree.values()) == {"agrees"}, agree
     disagree = outcomes(subspace_case(-1, 0.005))
     assert set(disagree.values()) == {"disagrees"}, disagree
@@ -107,10 +109,10 @@ def test_subspace_verdicts_on_planted_cases():
 
 def test_subspace_verdicts_need_the_claims_eps_values():
     t = planted({"mms": tt(0.1, 0.1), "eps50": tt(0.4, 0.5)}).assign(
-        eps=0.3, variant=subspace_study.RAW)
+        eps=0.3, variant=subspace_match.RAW)
     simple = planted({"fraction": tt(0.1, 0.1)})
     with pytest.raises(ValueError, match="eps = 0.25"):
-        subspace_study.verdicts(t, simple, LAYERS, N, **FAST)
+        subspace_match.verdicts(t, simple, LAYERS, N, **FAST)
 
 
 def effective_case(sign, noise, seed=0):
@@ -120,19 +122,19 @@ def effective_case(sign, noise, seed=0):
     for i in range(N):
         for epoch, end in ((0, False), (30, True)):
             jitter = offsets_for(N, noise, rng, (3,), phase=end)[:, i]
-            rows.append({"representation": effective_study.W_EFF, "seed": i, "epoch": epoch,
+            rows.append({"representation": effective_weights.W_EFF, "seed": i, "epoch": epoch,
                          "cos_intra_centred": 0.2 + end * s * 0.2 + jitter[0],
                          "class_mean_cos": 0.5 - end * s * 0.2 + jitter[1],
                          "silhouette": 0.1 + end * s * 0.2 + jitter[2]})
     raw = {"class_mean_cos": 0.6, "silhouette": 0.15 - (s < 0) * 0.05 + (s > 0) * 0.0}
     cross = planted({"similarity": tt(0.7, 0.0), "similarity_null": tt(0.7 - s * 0.2, 0.0)},
                     layers=["output"], noise=noise)
-    return effective_study.verdicts(pd.DataFrame(rows), raw, cross, N, **FAST)
+    return effective_weights.verdicts(pd.DataFrame(rows), raw, cross, N, **FAST)
 
 
 def test_effective_verdicts_on_planted_cases():
     agree = outcomes(effective_case(+1, 0.005))
-    assert set(agree) == set(effective_study.CLAIMS)
+    assert set(agree) == set(effective_weights.CLAIMS)
     assert set(agree.values()) == {"agrees"}, agree
     disagree = outcomes(effective_case(-1, 0.005))
     assert set(disagree.values()) == {"disagrees"}, disagree

@@ -6,9 +6,9 @@ import warnings
 import pytest
 import torch
 
-from repsim_utils import zoo
-from repsim_utils.models import ConvSpec, MLPSpec
-from repsim_utils.training import TrainSpec
+from repsim_utils.nets import zoo
+from repsim_utils.nets.models import ConvSpec, MLPSpec
+from repsim_utils.nets.training import TrainSpec
 
 RECIPE = zoo.Recipe("digits", MLPSpec((16,)),
                     TrainSpec(epochs=3, batch_size=32, lr=0.1, checkpoints=(1,), n_train=300))
@@ -108,9 +108,9 @@ def test_two_processes_needing_the_same_network_train_it_once(tmp_path):
 
     script = (
         "import sys, time\n"
-        "from repsim_utils import zoo\n"
-        "from repsim_utils.models import MLPSpec\n"
-        "from repsim_utils.training import TrainSpec\n"
+        "from repsim_utils.nets import zoo\n"
+        "from repsim_utils.nets.models import MLPSpec\n"
+        "from repsim_utils.nets.training import TrainSpec\n"
         "real = zoo.train\n"
         "def counted(*a, **k):\n"
         "    print('TRAINING', flush=True)\n"

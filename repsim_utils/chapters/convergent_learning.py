@@ -1,0 +1,383 @@
+"""The convergent-learning chapter's pipeline (Li et al. 2016): matching statistics for every
+pair of networks and every layer as tidy tables (one row per layer and pair), the claims the
+chapter tests, and their verdicts, built on :mod:`matching`, :mod:`stats` and :mod:`verdicts`.
+
+Pairs are every two trained networks and each trained network with its untrained baseline
+(:func:`repsim_utils.inference.pairs.pair_list`); intervals resample networks, not pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from repsim_utils.book import plots
+from repsim_utils.inference import stats
+from repsim_utils.inference.pairs import (
+    TRAINED,
+    UNTRAINED,
+    Pair,
+    layer_arrays,
+    pair_arrays,
+    pair_list,
+    pair_table,
+    summarise,
+)
+from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, trained_vs_untrained
+from repsim_utils.nets.recipes import Networks
+from repsim_utils.science import matching
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Acts = dict[str, dict[str, np.ndarray]]
+
+
+def match_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair]) -> pd.DataFrame:
+    """Per (layer, pair): units, dead units of each net, mean semi- and bipartite-matched
+    correlation (dead and unmatched units count 0, as unmatched), the fraction of units for
+    which both matchings agree (Li et al. 2016, Table 1), and the 10% and 90% quantiles of the
+    per-unit semi-matched correlation."""
+    def row(layer: str, a: str, b: str) -> dict[str, float]:
+        corr = matching.correlation(acts[a][layer], acts[b][layer])
+        semi, bip = matching.semi_match(corr), matching.bipartite_match(corr)
+        return {"units": corr.shape[0], "dead_a": len(semi.dead_a), "dead_b": len(semi.dead_b),
+                "semi": semi.mean, "bipartite": bip.mean,
+                "same_partner": matching.same_partner_fraction(semi, bip),
+                "semi_q10": semi.quantile(0.1), "semi_q90": semi.quantile(0.9)}
+    return pair_table(layers, pairs, row, "matching")
+
+
+def mi_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair], n_bins: int = 10,
+             k: int = 8) -> pd.DataFrame:
+    """Per (layer, pair): the share of the ``k`` best semi-matched pairs of units under mutual
+    information that are also among the ``k`` best under correlation (paper: 7 of 8 in
+    conv1)."""
+    def row(layer: str, a: str, b: str) -> dict[str, float]:
+        corr = matching.correlation(acts[a][layer], acts[b][layer])
+        mi = matching.mutual_information(acts[a][layer], acts[b][layer], n_bins=n_bins)
+        top_c, top_mi = matching.top_pairs(corr, k), matching.top_pairs(mi, k)
+        return {"k": len(top_c),
+                "mi_top_overlap": len(set(top_c) & set(top_mi)) / max(len(top_c), 1)}
+    return pair_table(layers, pairs, row, "mutual information")
+
+
+def sparse_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],
+                 alphas: Sequence[float], few: float, n_targets: int | None = 16,
+                 max_samples: int = 4000, seed: int = 0) -> pd.DataFrame:
+    """Per (layer, pair): few-to-one prediction of net b's units from all of net a's
+    (:func:`matching.sparse_prediction`): the dense least-squares error, the best error with at
+    most ``few`` weights per unit, and their difference ``few_gap``; also the error and weights
+    used at every penalty (columns ``error_<k>``, ``nonzero_<k>``, k indexing ``alphas``)."""
+    def row(layer: str, a: str, b: str) -> dict[str, float]:
+        xa, xb = acts[a][layer], acts[b][layer]
+        if len(xa) > max_samples:
+            keep = np.random.default_rng(seed).choice(len(xa), max_samples, replace=False)
+            xa, xb = xa[keep], xb[keep]
+        sp = matching.sparse_prediction(xa, xb, alphas, seed=seed, n_targets=n_targets)
+        few_error = sp.error_with_at_most(few)
+        return ({"dense_error": sp.dense_error, "few_error": few_error,
+                 "few_gap": few_error - sp.dense_error}
+                | {f"error_{i}": e for i, e in enumerate(sp.error)}
+                | {f"nonzero_{i}": z for i, z in enumerate(sp.nonzero)})
+    return pair_table(layers, pairs, row, "sparse prediction")
+
+
+def cluster_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair], n_clusters: int,
+                  seed: int = 0) -> pd.DataFrame:
+    """Per (layer, pair): the share of spectral clusters of the joint correlation matrix that
+    hold units of both networks, and the same with net b's samples shuffled (the null: no
+    shared structure, same marginals)."""
+    def row(layer: str, a: str, b: str) -> dict[str, float]:
+        xa, xb = acts[a][layer], acts[b][layer]
+        return {"shared": joint_clusters(xa, xb, n_clusters, seed)[0],
+                "shared_null": joint_clusters(xa, stats.shuffled(xb, seed), n_clusters,
+                                              seed)[0]}
+    return pair_table(layers, pairs, row, "clusters")
+
+
+def joint_clusters(xa: np.ndarray, xb: np.ndarray, n_clusters: int, seed: int = 0
+                   ) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """(shared fraction, labels, joint correlation of the alive units, alive units of a) of
+    the spectral clustering of both networks' units together."""
+    joint = np.hstack([xa, xb])
+    keep = np.setdiff1d(np.arange(joint.shape[1]), matching.dead_units(joint))
+    jc = matching.correlation(joint[:, keep])
+    n_a = int(np.sum(keep < xa.shape[1]))
+    labels = matching.cluster_units(jc, n_clusters=min(n_clusters, len(keep) - 1), seed=seed)
+    return matching.shared_cluster_fraction(labels, n_a), labels, jc, n_a
+
+
+# ---------------------------------------------------------------------------------------------
+# claims and verdicts
+
+PAPER = "li2016convergent"
+
+CLAIMS = {c.id: c for c in [
+    Claim("reliable_units", PAPER,
+          "Some units are learnt reliably by all networks, others are not",
+          "spread of per-unit semi-matched correlation (90% minus 10% quantile), trained vs "
+          "trained minus trained vs untrained, weakest layer", Rule("above", 0.0)),
+    Claim("semi_above_bipartite", PAPER, "Semi-matching scores above bipartite matching",
+          "mean semi minus mean bipartite matched correlation, trained vs trained, weakest "
+          "layer", Rule("above", 0.0)),
+    Claim("matching_falls_with_depth", PAPER,
+          "Matching quality falls from the first layer to deeper layers",
+          "mean semi-matched correlation, last minus first hidden layer, trained vs trained",
+          Rule("below", 0.0)),
+    Claim("few_to_one", PAPER,
+          "A few units of one network predict a unit of another about as well as all of them",
+          "held-out normalised error with at most `few` weights per unit minus the dense error, "
+          "trained vs trained, worst layer", Rule("below", 0.1)),
+    Claim("many_to_many", PAPER,
+          "Shared low-dimensional subspaces exist beyond one-to-one matches",
+          "share of joint clusters holding units of both networks, trained vs trained minus "
+          "trained vs untrained, weakest layer", Rule("above", 0.0)),
+    Claim("mi_agrees_with_correlation", PAPER,
+          "Mutual-information matching agrees with correlation matching on the best pairs",
+          "share of the 8 best pairs of the first layer that are the same under MI and "
+          "correlation, trained vs trained", Rule("above", 0.5)),
+    Claim("trained_match_more", "study",
+          "Trained networks match each other more than they match an untrained network",
+          "mean semi-matched correlation, trained vs trained minus trained vs untrained, "
+          "weakest layer", Rule("above", 0.0)),
+]}
+
+
+def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame,
+             mi: pd.DataFrame, layers: Sequence[str], n: int, **kwargs) -> list[Verdict]:
+    """The chapter's verdicts from its tables (see :data:`CLAIMS`). "Weakest layer" statistics
+    are the minimum over layers inside every resample, so the interval is that of the minimum;
+    "worst layer" the maximum of an error."""
+    layers = list(layers)
+    low, high = stats.weakest, stats.strongest
+
+    def ref(name, values, pairs, reduce=stats.identity):
+        return Reference.of(name, stats.over_networks(values, n, pairs, reduce, **kwargs))
+
+    out = []
+    spread = matches.assign(spread=matches.semi_q90 - matches.semi_q10)
+    tt, tu = layer_arrays(spread, "spread", layers, n)
+    spread_tt = stats.over_networks(tt, n, True, low, **kwargs)
+    out.append(CLAIMS["reliable_units"].judge(
+        stats.effect_over_networks(tt, tu, n, low, **kwargs),
+        ref("spread, trained vs untrained", tu, False, low),
+        note=f"Spread, trained vs trained: {spread_tt.value:.3g} [{spread_tt.low:.3g}, "
+             f"{spread_tt.high:.3g}]."))
+
+    diff = matches.assign(diff=matches.semi - matches.bipartite)
+    tt, tu = layer_arrays(diff, "diff", layers, n)
+    out.append(CLAIMS["semi_above_bipartite"].judge(
+        stats.over_networks(tt, n, True, low, **kwargs),
+        ref("trained vs untrained", tu, False, low),
+        note="Semi-matching can never score below bipartite matching (each unit takes its "
+             "best partner); the test is whether the difference is more than rounding."))
+
+    tt, tu = layer_arrays(matches, "semi", layers, n)
+    if len(layers) >= 2:
+        out.append(CLAIMS["matching_falls_with_depth"].judge(
+            stats.over_networks(tt[-1] - tt[0], n, True, **kwargs),
+            ref("trained vs untrained", tu[-1] - tu[0], False)))
+    out.append(trained_vs_untrained(CLAIMS["trained_match_more"], tt, tu, n, **kwargs))
+
+    tt, tu = layer_arrays(sparse, "few_gap", layers, n)
+    out.append(CLAIMS["few_to_one"].judge(
+        stats.over_networks(tt, n, True, high, **kwargs),
+        ref("predicting an untrained network", tu, False, high)))
+
+    tt, tu = layer_arrays(clusters, "shared", layers, n)
+    null_tt, _ = layer_arrays(clusters, "shared_null", layers, n)
+    out.append(CLAIMS["many_to_many"].judge(
+        stats.effect_over_networks(tt, tu, n, low, **kwargs),
+        ref("trained vs untrained share", tu, False, low),
+        ref("samples of net b shuffled", null_tt, True, low)))
+
+    tt, tu = pair_arrays(mi[mi.layer == layers[0]], "mi_top_overlap", n)
+    out.append(CLAIMS["mi_agrees_with_correlation"].judge(
+        stats.over_networks(tt, n, True, **kwargs), ref("trained vs untrained", tu, False)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# what the page shows: tables, recorded numbers and figures
+
+
+def accuracy_table(nets: Networks) -> pd.DataFrame:
+    """Per seed: test accuracy after training and at initialisation, and the dead units of
+    every layer of the trained network."""
+    accuracy = pd.DataFrame({"seed": [t.seed for t in nets.trained],
+                             "test accuracy": [t.test_accuracy for t in nets.trained],
+                             "accuracy at init": [t.history[0]["test_acc"] for t in nets.trained]})
+    return accuracy.join(pd.DataFrame([{f"dead units, {layer}": len(matching.dead_units(
+        nets.acts[f"t{i}"][layer])) for layer in nets.layers} for i in range(nets.n)]))
+
+
+def record_accuracy(report: Any, accuracy: pd.DataFrame) -> None:
+    """The mean, lowest and highest test accuracy of the trained networks."""
+    acc = accuracy["test accuracy"]
+    for key, value in (("mean", acc.mean()), ("min", acc.min()), ("max", acc.max())):
+        report.number(f"cl_accuracy_{key}", float(value))
+
+
+def record_matching(report: Any, summary: pd.DataFrame, layers: Sequence[str]) -> None:
+    """The matching summary table, and its numbers per layer (also as ``first``/``last``)."""
+    report.table("cl_summary", summary)
+    for _, row in summary.iterrows():
+        for col, tag in (("trained", ""), ("untrained", "_untrained")):
+            report.number(f"cl_{row['statistic']}{tag}_{row['layer']}", float(row[col]))
+        report.number(f"cl_{row['statistic']}_effect_{row['layer']}", float(row["effect"]))
+    for alias, layer in (("first", layers[0]), ("last", layers[-1])):
+        for stat in ("semi", "bipartite", "same_partner"):
+            sel = summary[(summary.layer == layer) & (summary.statistic == stat)].iloc[0]
+            report.number(f"cl_{stat}_{alias}", float(sel["trained"]))
+            report.number(f"cl_{stat}_untrained_{alias}", float(sel["untrained"]))
+
+
+def dead_units_sentence(table: pd.DataFrame) -> str:
+    return (f"Dead units over all pairs (counted as unmatched): "
+            f"{int(table.dead_a.sum() + table.dead_b.sum())} unit-occurrences.")
+
+
+def correlation_matrices(acts: Acts, layers: Sequence[str]) -> Figure:
+    """Per layer: correlations within net 0, between nets 0 and 1, and the latter with net
+    1's units reordered by the bipartite matching."""
+    mats = {}
+    for layer in layers:
+        between = matching.correlation(acts["t0"][layer], acts["t1"][layer])
+        mats[f"{layer}: within net 0"] = matching.correlation(acts["t0"][layer])
+        mats[f"{layer}: net 0 vs net 1"] = between
+        mats[f"{layer}: after bipartite permutation"] = matching.permute_units(
+            between, matching.bipartite_match(between))
+    return plots.heatmap_grid(mats, ncols=3)
+
+
+def sorted_curves(acts: Acts, layers: Sequence[str]) -> Figure:
+    """Matched correlation of every unit of net 0, sorted, semi vs bipartite, against trained
+    net 1 (solid) and untrained net u0 (dotted), one panel per layer."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.2), sharey=True,
+                             squeeze=False)
+    for ax, layer in zip(axes[0], layers, strict=True):
+        for other, style in (("t1", "-"), ("u0", ":")):
+            corr = matching.correlation(acts["t0"][layer], acts[other][layer])
+            for match, color in ((matching.semi_match(corr), "C0"),
+                                 (matching.bipartite_match(corr), "C1")):
+                name = "semi" if color == "C0" else "bipartite"
+                label = f"{name}, {'trained' if other == 't1' else 'untrained'}"
+                ax.plot(match.sorted_values(), style, color=color, label=label)
+        ax.set_title(layer)
+        ax.set_xlabel("unit (sorted)")
+    axes[0, 0].set_ylabel("matched correlation")
+    axes[0, -1].legend(fontsize=8)
+    return fig
+
+
+def best_and_worst(nets: Networks, layer: str) -> Figure:
+    """The 3 best and 3 worst bipartite pairs of ``layer`` (net 0 vs net 1), each unit shown by
+    the 4 inputs that drive it most."""
+    acts = nets.acts
+    corr = matching.correlation(acts["t0"][layer], acts["t1"][layer])
+    bip = matching.bipartite_match(corr)
+    order = np.argsort(-np.where(bip.matched, bip.value, -np.inf))
+    n_matched = int(bip.matched.sum())
+    picks = list(order[:3]) + list(order[max(n_matched - 3, 3):n_matched])
+    return plots.top_inputs(nets.x.numpy(), acts["t0"][layer], acts["t1"][layer],
+                            [(int(i), int(bip.partner[i])) for i in picks],
+                            [float(bip.value[i]) for i in picks], k=4, n_inputs=len(nets.x))
+
+
+def mi_scatter(acts: Acts, layer: str, n_bins: int) -> Figure:
+    """Per unit of ``layer`` (net 0 vs net 1): the best partner's correlation and the best
+    partner's mutual information."""
+    import matplotlib.pyplot as plt
+
+    corr = matching.correlation(acts["t0"][layer], acts["t1"][layer])
+    mi = matching.mutual_information(acts["t0"][layer], acts["t1"][layer], n_bins=n_bins)
+    semi_c, semi_mi = matching.semi_match(corr), matching.semi_match(mi)
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    ok = semi_c.matched & semi_mi.matched
+    ax.scatter(semi_c.value[ok], semi_mi.value[ok], s=12)
+    ax.set_xlabel("semi-matched correlation")
+    ax.set_ylabel("semi-matched MI (nats)")
+    return fig
+
+
+def sparse_curves(sparse: pd.DataFrame, alphas: Sequence[float], few: float) -> Figure:
+    """Held-out error (left) and weights used (right) as the L1 penalty grows, mean over pairs,
+    per layer; solid: trained vs trained, dashed: predicting an untrained network."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    alphas = np.sort(alphas)
+    k = range(len(alphas))
+    long = sparse.melt(id_vars=["layer", "kind"], value_vars=[f"error_{i}" for i in k],
+                       var_name="k", value_name="error")
+    long["alpha"] = alphas[long["k"].str[6:].astype(int).to_numpy()]
+    nz = sparse.melt(id_vars=["layer", "kind"], value_vars=[f"nonzero_{i}" for i in k],
+                     var_name="k", value_name="weights per unit")
+    long["weights per unit"] = nz["weights per unit"].to_numpy()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    sns.lineplot(long, x="alpha", y="error", hue="layer", style="kind", marker="o",
+                 errorbar=None, ax=axes[0])
+    sns.lineplot(long, x="alpha", y="weights per unit", hue="layer", style="kind", marker="o",
+                 errorbar=None, ax=axes[1], legend=False)
+    axes[0].set(xscale="log", xlabel="L1 penalty alpha", ylabel="held-out normalised MSE",
+                ylim=(0, 1.1))
+    axes[1].set(xscale="log", yscale="log", xlabel="L1 penalty alpha")
+    axes[1].axhline(few, ls=":", color="0.4")
+    return fig
+
+
+def wiring(report: Any, acts: Acts, layer: str, alphas: Sequence[float]) -> None:
+    """The few-to-one wiring of ``layer`` (net 0 to net 1) at the sparsest penalty within 0.1
+    of the best held-out error: figure ``cl_wiring`` and its numbers."""
+    sp = matching.sparse_prediction(acts["t0"][layer], acts["t1"][layer], alphas)
+    mid = sp.sparsest_within(0.1)
+    fig = plots.wiring_diagram(sp.weights[mid], sp.targets, n_show=6)
+    report.number("cl_wiring_alpha", float(sp.alphas[mid]))
+    report.number("cl_wiring_nonzero", float(sp.nonzero[mid]))
+    report.figure(fig, "cl_wiring",
+                  f"Few-to-one wiring of {layer} at alpha = {sp.alphas[mid]:g}, the sparsest "
+                  f"penalty within 0.1 of the best held-out error (net 0 to net 1): 6 units of "
+                  f"net 1 (right) and the units of net 0 that predict them (left); "
+                  f"{sp.nonzero[mid]:.1f} non-zero weights per unit on average, held-out error "
+                  f"{sp.error[mid]:.2f} (dense map: {sp.dense_error:.2f}). Red: positive "
+                  f"weight, blue: negative (standardised units).")
+
+
+def cluster_figure(acts: Acts, layer: str, n_clusters: int) -> Figure:
+    """``layer``: the joint correlation matrix of nets 0 and 1 ordered by spectral cluster."""
+    _, labels, jc, n_a = joint_clusters(acts["t0"][layer], acts["t1"][layer], n_clusters)
+    return plots.cluster_matrix(jc, labels, n_a)
+
+
+def beside_the_paper(summary: pd.DataFrame, table: pd.DataFrame, layers: Sequence[str]
+                     ) -> pd.DataFrame:
+    """The study's Table 1: per layer, units and the matching statistics, trained vs trained
+    beside trained vs untrained."""
+    paired = summary[summary.statistic.isin(["semi", "bipartite", "same_partner"])]
+    ours = paired.pivot(index="layer", columns="statistic", values="trained").loc[layers]
+    ours = ours.join(paired.pivot(index="layer", columns="statistic", values="untrained").loc[
+        layers].add_suffix(" (vs untrained)"))
+    ours.insert(0, "units", [int(table[table.layer == la].units.iloc[0]) for la in layers])
+    return ours
+
+
+#: Li et al. (2016), Table 1: AlexNet on ImageNet, Net1 vs Net2, mean matched correlation.
+PAPER_TABLE = pd.DataFrame({
+    "layer": ["conv1", "conv2", "conv3", "conv4", "conv5"],
+    "units": [96, 256, 384, 384, 256],
+    "semi": [0.703, 0.556, 0.478, 0.369, 0.416],
+    "bipartite": [0.663, 0.507, 0.446, 0.342, 0.385],
+    "same_partner": [0.729, 0.578, 0.617, 0.581, 0.645],
+})
+
+__all__ = ["CLAIMS", "PAPER_TABLE", "TRAINED", "UNTRAINED", "accuracy_table", "beside_the_paper",
+           "best_and_worst", "cluster_figure", "cluster_table", "correlation_matrices",
+           "dead_units_sentence", "joint_clusters", "match_table", "mi_scatter", "mi_table",
+           "pair_list", "record_accuracy", "record_matching", "sorted_curves", "sparse_curves",
+           "sparse_table", "summarise", "verdicts", "wiring"]

@@ -1,0 +1,428 @@
+"""The geometry chapter's pipeline (Brandon, Chadwick & Pellegrino 2025): tanh MLPs trained on
+Boolean gates of thresholded continuous coordinates, in four conditions (untrained, lazy, rich,
+rich with input noise), and the pullback geometry of their hidden layers on a grid of the input
+manifold, as tidy tables built on :mod:`repsim_utils.science.geometry`.
+
+Rich vs lazy: a small initial weight scale gives rich (feature-learning) training; the centred,
+output-scaled model f = alpha (h(x; w) - h(x; w0)) trained with loss / alpha^2 and a large
+alpha gives lazy training (Chizat, Oyallon & Bach 2019). Whether a network *is* lazy is
+measured, not assumed: its relative weight change and the alignment of its tangent kernel with
+the kernel at initialisation.
+
+Curvature has units of 1/length^2 and diverges where the metric is nearly degenerate, so the
+summaries are scale-free or robust: the total absolute curvature (integral of |K| dA over the
+domain, dimensionless), medians, and the share of that integral carried by the top 1% of grid
+points. Each trained network's own initialisation is its baseline. The chapter's claims and
+verdicts are at the end of the module.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from repsim_utils.base.progress import track
+from repsim_utils.inference import stats
+from repsim_utils.inference.pairs import (
+    TRAINED,
+    UNTRAINED,
+    identification_credit,
+    layer_arrays,
+    trained_matrix,
+    trained_pairs,
+)
+from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, trained_vs_untrained
+from repsim_utils.nets.data import GATE_TASKS, GATE_THRESHOLDS, gate_labels
+from repsim_utils.nets.models import MLPSpec, Network
+from repsim_utils.nets.training import TrainSpec
+from repsim_utils.nets.zoo import Recipe, trained, untrained
+from repsim_utils.science import geometry
+from repsim_utils.science.regime import kernel_alignment, metric_change, weight_change
+
+CONDITIONS = ("untrained", "lazy", "rich", "rich + noise")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything that defines the four conditions of one task."""
+
+    task: str = "xor_square"
+    width: int = 64
+    depth: int = 2
+    epochs: int = 1000  # full-batch gradient-descent steps
+    lr: float = 0.5
+    momentum: float = 0.9
+    rich_init_scale: float = 0.3
+    lazy_alpha: float = 100.0
+    noise: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.task not in GATE_TASKS:
+            raise ValueError(f"task must be one of {GATE_TASKS}, got {self.task!r}")
+        if self.width < 1 or self.depth < 1 or self.epochs < 1:
+            raise ValueError("width, depth and epochs must be >= 1")
+        if not (self.lr > 0 and self.rich_init_scale > 0 and self.lazy_alpha > 0
+                and self.noise >= 0):
+            raise ValueError("lr, rich_init_scale and lazy_alpha must be > 0, noise >= 0")
+
+    @property
+    def manifold(self) -> str:
+        return self.task.split("_")[1]
+
+    def recipe(self, condition: str) -> Recipe:
+        """The recipe of ``condition`` (untrained: the lazy/standard initialisation)."""
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got {condition!r}")
+        scale = self.rich_init_scale if condition.startswith("rich") else 1.0
+        alpha = self.lazy_alpha if condition == "lazy" else 1.0
+        model = MLPSpec(widths=(self.width,) * self.depth, activation="tanh",
+                        init_scale=scale, alpha=alpha)
+        train = TrainSpec(epochs=self.epochs, batch_size=1_000_000, lr=self.lr,
+                          momentum=self.momentum, loss="bce", schedule="constant",
+                          input_noise=self.noise if condition == "rich + noise" else 0.0)
+        return Recipe(self.task, model, train)
+
+    def network(self, condition: str, seed: int) -> tuple[Network, Network]:
+        """(network, its initialisation) for one condition and seed, float64 copies in eval
+        mode (exact derivatives; the cached models are left untouched)."""
+        recipe = self.recipe(condition)
+        if condition == "untrained":
+            net = copy.deepcopy(untrained(recipe, seed)).double().eval()
+            return net, net
+        run = trained(recipe, seed)
+        return copy.deepcopy(run.model).double().eval(), run.at(0).double()
+
+    def embedding(self) -> geometry.Map:
+        """iota: coordinates theta in [-1, 1]^2 -> network inputs (torch, differentiable)."""
+        if self.manifold == "square":
+            return lambda t: t
+        return lambda t: torch.cat([torch.stack([torch.cos(math.pi * t[:, i]),
+                                                 torch.sin(math.pi * t[:, i])], -1)
+                                    for i in range(2)], -1)
+
+
+def grid(n: int, lo: float = -1.0, hi: float = 1.0) -> torch.Tensor:
+    """(n * n, 2) float64 coordinates of an n x n grid of [lo, hi]^2, theta_1 varying slowest."""
+    axis = torch.linspace(lo, hi, n, dtype=torch.float64)
+    return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+
+
+def near_thresholds(theta: np.ndarray | torch.Tensor, band: float,
+                    thresholds: tuple[float, float] = GATE_THRESHOLDS
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the points theta (points, 2) within ``band`` of the threshold line
+    theta_1 = a, and of theta_2 = b."""
+    t = np.asarray(theta)
+    return np.abs(t[:, 0] - thresholds[0]) < band, np.abs(t[:, 1] - thresholds[1]) < band
+
+
+def layer_metrics(net: Network, setup: Setup, theta: torch.Tensor, layers: Sequence[str]
+                  ) -> dict[str, torch.Tensor]:
+    """The pullback metric (points, 2, 2) of each layer at the points theta."""
+    maps = geometry.layer_maps(net, setup.embedding(), tuple(layers))
+    with torch.no_grad():
+        return {name: geometry.pullback_metric(f, theta) for name, f in maps.items()}
+
+
+def layer_geometry(net: Network, setup: Setup, theta: torch.Tensor,
+                   metrics: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """Per grid point and hidden layer of ``metrics`` (from :func:`layer_metrics`): volume
+    element sqrt(det g), Gaussian curvature K, the top eigenvalue of g and its unit
+    eigenvector (sign chosen with top_x >= 0), and the largest squared stretch the layer adds
+    to the previous one (generalised eigenvalue of (g_l, g_{l-1}); the first layer relative to
+    the input's own metric)."""
+    maps = geometry.layer_maps(net, setup.embedding(), tuple(metrics))
+    frames = []
+    with torch.no_grad():  # the input's own metric: the layer before the first
+        g_prev = geometry.pullback_metric(setup.embedding(), theta)
+    for name, f in maps.items():
+        g = metrics[name]
+        with torch.no_grad():
+            k = geometry.gaussian_curvature(f, theta)
+        vals, vecs = geometry.metric_eigen(g)
+        stretch = geometry.relative_stretch(g, g_prev)[:, -1]
+        g_prev = g
+        frames.append(pd.DataFrame({
+            "relative_stretch": stretch.numpy(),
+            "layer": name, "theta1": theta[:, 0].numpy(), "theta2": theta[:, 1].numpy(),
+            "volume": geometry.volume_element(g).numpy(), "curvature": k.numpy(),
+            "top_eigenvalue": vals[:, -1].numpy(), "top_x": vecs[:, 0, -1].abs().numpy(),
+            # an eigenvector is defined up to sign: the one with a non-negative x component
+            "top_y": (vecs[:, 1, -1] * torch.where(vecs[:, 0, -1] < 0, -1.0, 1.0)).numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summary_numbers(geom: pd.DataFrame, band: float) -> pd.DataFrame:
+    """Per layer: mean volume element near / far from the thresholds, the same for the stretch
+    the layer adds to the previous one; the total absolute curvature, integral of |K| dA with
+    dA = sqrt(det g) dtheta^2 over the grid (dimensionless, so comparable across conditions),
+    the share of it carried by the top 1% of grid points, the median |K| near / far; and the
+    alignment of the top eigenvector with the relevant axis near each threshold (|v . e1| near
+    theta_1 = a only, |v . e2| near theta_2 = b only; 1 = aligned). The grid must be regular."""
+    rows = []
+    for layer, d in geom.groupby("layer", sort=False):
+        t = d[["theta1", "theta2"]].to_numpy()
+        near_a, near_b = near_thresholds(t, band)
+        near = near_a | near_b
+        step = np.diff(np.unique(t[:, 0]))
+        cell = float(step.mean()) * float(np.diff(np.unique(t[:, 1])).mean())
+        absk = d["curvature"].abs().to_numpy()
+        vol = d["volume"].to_numpy()
+        mass = absk * vol * cell
+        top = np.sort(mass)[::-1][: max(1, len(mass) // 100)]
+        rows.append({
+            "layer": layer,
+            "volume_near_far": vol[near].mean() / vol[~near].mean(),
+            "stretch_near_far": (d["relative_stretch"].to_numpy()[near].mean()
+                                 / d["relative_stretch"].to_numpy()[~near].mean()),
+            "total_abs_k": float(mass.sum()),
+            "top1_share": float(top.sum() / mass.sum()) if mass.sum() > 0 else 0.0,
+            "median_abs_k_near_far": np.median(absk[near]) / np.median(absk[~near]),
+            "align_a": d["top_x"].to_numpy()[near_a & ~near_b].mean(),
+            "align_b": np.abs(d["top_y"].to_numpy()[near_b & ~near_a]).mean()})
+    return pd.DataFrame(rows)
+
+
+def accuracy_on(net: Network, setup: Setup, theta: torch.Tensor) -> float:
+    """Accuracy of the sign of the output against the gate labels at coordinates theta."""
+    gate = setup.task.split("_")[0]
+    labels = torch.from_numpy(gate_labels(gate, theta.numpy()))
+    with torch.no_grad():
+        out = net(setup.embedding()(theta)).squeeze(-1)
+    return float(((out > 0).long() == labels).double().mean())
+
+
+def generalisation(net: Network, setup: Setup, n: int, band: float, seed: int = 0
+                   ) -> dict[str, float]:
+    """Accuracy on held-out inputs defined explicitly: ``n`` fresh uniform points of the
+    training domain [-1, 1]^2 (``uniform``), ``n`` of them within ``band`` of a threshold (the
+    hard part of interpolation), and, on the square only, ``n`` points of the extrapolation ring
+    1 < max|theta_i| <= 1.5 (NaN on the torus, whose angles wrap)."""
+    g = torch.Generator().manual_seed(seed)
+    pts = torch.rand(20 * n, 2, generator=g, dtype=torch.float64) * 2 - 1
+    near_a, near_b = near_thresholds(pts, band)
+    near = pts[torch.from_numpy(near_a | near_b)][:n]
+    out = {"uniform": accuracy_on(net, setup, pts[:n]),
+           "near_threshold": accuracy_on(net, setup, near)}
+    if setup.manifold == "square":
+        ring = torch.rand(20 * n, 2, generator=g, dtype=torch.float64) * 3 - 1.5
+        ring = ring[ring.abs().max(1).values > 1][:n]
+        out["extrapolation"] = accuracy_on(net, setup, ring)
+    else:
+        out["extrapolation"] = float("nan")
+    return out
+
+
+def study(setup: Setup, seeds: Sequence[int], theta: torch.Tensor, band: float,
+          n_heldout: int = 2000, n_kernel: int = 200
+          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """For every condition and seed: (regime and accuracy table, geometry per grid point,
+    summary numbers per layer). Summaries are computed for each trained network
+    (``state`` "trained") and for its own initialisation (``state`` "init"); the untrained
+    condition has only "init". The regime table holds the relative weight change, the
+    tangent-kernel alignment with initialisation on ``n_kernel`` grid points, the metric
+    change of every layer and the held-out accuracies."""
+    layers = tuple(f"act{i}" for i in range(1, setup.depth + 1))
+    regime, geoms, sums = [], [], []
+    jobs = [(c, s) for c in CONDITIONS for s in seeds]
+    kernel_points = theta[np.linspace(0, len(theta) - 1, min(n_kernel, len(theta))).astype(int)]
+    for condition, seed in track(jobs, "conditions"):
+        net, init = setup.network(condition, seed)
+        row = {"condition": condition, "seed": seed, "weight_change": weight_change(net, init),
+               "kernel_alignment": kernel_alignment(net, init,
+                                                    setup.embedding()(kernel_points))}
+        metrics = layer_metrics(net, setup, theta, layers)
+        init_metrics = metrics if init is net else layer_metrics(init, setup, theta, layers)
+        row |= {f"metric_change_{la}": metric_change(metrics[la], init_metrics[la])
+                for la in layers}
+        row |= generalisation(net, setup, n_heldout, band, seed=seed)
+        regime.append(row)
+        geom = layer_geometry(net, setup, theta, metrics)
+        state = "init" if init is net else "trained"
+        sums.append(summary_numbers(geom, band).assign(condition=condition, seed=seed,
+                                                       state=state))
+        geoms.append(geom.assign(condition=condition, seed=seed))
+        if init is not net:
+            g0 = layer_geometry(init, setup, theta, init_metrics)
+            sums.append(summary_numbers(g0, band).assign(condition=condition, seed=seed,
+                                                         state="init"))
+    return pd.DataFrame(regime), pd.concat(geoms, ignore_index=True), pd.concat(
+        sums, ignore_index=True)
+
+
+def cross_seed_table(geom: pd.DataFrame, condition: str, seeds: Sequence[int]
+                     ) -> pd.DataFrame:
+    """Per (layer, pair of networks): how alike two networks' metric fields are on the same
+    grid: the correlation of their log volume-element maps and the mean |cos| between their
+    most stretched directions. Pairs: every two seeds of ``condition`` (``t{i}``, ``t{j}``),
+    and each with the untrained network of the same seed (``u{i}``)."""
+    def fields(cond: str, seed: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        d = geom[(geom.condition == cond) & (geom.seed == seed) & (geom.layer == layer)]
+        return np.log(d["volume"].to_numpy()), d[["top_x", "top_y"]].to_numpy()
+
+    rows = []
+    for layer in geom["layer"].unique():
+        for i, si in enumerate(seeds):
+            va, da = fields(condition, si, layer)
+            partners = [(f"t{j}", TRAINED, fields(condition, sj, layer))
+                        for j, sj in enumerate(seeds) if j > i]
+            partners.append((f"u{i}", UNTRAINED, fields("untrained", si, layer)))
+            for name, kind, (vb, db) in partners:
+                rows.append({"layer": layer, "net_a": f"t{i}", "net_b": name, "kind": kind,
+                             "log_volume_corr": float(np.corrcoef(va, vb)[0, 1]),
+                             "direction_agreement": float(np.abs((da * db).sum(1)).mean())})
+    return pd.DataFrame(rows)
+
+
+def layer_identification(geom: pd.DataFrame, condition: str, seeds: Sequence[int]
+                         ) -> pd.DataFrame:
+    """Layer identification (Kornblith et al. 2019) by the metric fields: for every pair of
+    networks of ``condition`` and every layer of one, is the layer of the other whose log
+    volume-element map correlates best the corresponding one? Per pair:
+    :func:`~repsim_utils.inference.pairs.identification_credit` (both directions, ties split);
+    chance is 1 / layers."""
+    layers = list(geom["layer"].unique())
+
+    def logvol(seed: int, layer: str) -> np.ndarray:
+        d = geom[(geom.condition == condition) & (geom.seed == seed) & (geom.layer == layer)]
+        return np.log(d["volume"].to_numpy())
+
+    rows = []
+    for i, j in trained_pairs(len(seeds)):
+        corr = np.array([[np.corrcoef(logvol(seeds[i], la), logvol(seeds[j], lb))[0, 1]
+                          for lb in layers] for la in layers])
+        rows.append({"net_a": f"t{i}", "net_b": f"t{j}", "kind": TRAINED,
+                     "accuracy": identification_credit(corr, corr.T)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# claims and verdicts
+
+PAPER = "brandon2025emergent"
+#: A training-induced change of total absolute curvature by less than 25% is "no contrast".
+CURVATURE_MARGIN = float(np.log(1.25))
+
+CLAIMS = {c.id: c for c in [
+    Claim("lazy_is_lazy", "chizat2019lazy",
+          "The lazy condition trains lazily (the precondition of every rich-vs-lazy claim)",
+          "relative weight change |w - w0| / |w0| of the lazy networks", Rule("below", 0.05)),
+    Claim("first_layer_discretises", PAPER,
+          "The first layer discretises each input feature: its stretch concentrates on the "
+          "thresholds",
+          "log of the stretch added near / far from the thresholds by the first layer, rich "
+          "networks, minus the same at their own initialisation", Rule("above", 0.0)),
+    Claim("rich_lazy_curvature", PAPER,
+          "Rich and lazy learning give contrasting curvature",
+          "training-induced change of log total absolute curvature (last hidden layer), rich "
+          "minus lazy", Rule("differs", 0.0, CURVATURE_MARGIN)),
+    Claim("rich_lazy_metric", PAPER,
+          "Rich and lazy learning give contrasting metric structure",
+          "training-induced change of log volume near / far from the thresholds (last hidden "
+          "layer), rich minus lazy", Rule("differs", 0.0, CURVATURE_MARGIN)),
+    Claim("regime_generalisation", PAPER,
+          "The learning regime affects generalisation to unseen inputs",
+          "held-out accuracy near the thresholds, rich minus lazy",
+          Rule("differs", 0.0, 0.01)),
+    Claim("noise_flattens_metric", PAPER, "Input noise during training flattens the metric",
+          "log volume near / far from the thresholds (last hidden layer), rich + noise minus "
+          "rich", Rule("below", 0.0)),
+    Claim("noise_reduces_curvature", PAPER, "Input noise during training reduces curvature",
+          "log total absolute curvature (last hidden layer), rich + noise minus rich",
+          Rule("below", 0.0)),
+    Claim("metric_identifies_layers", "kornblith2019similarity",
+          "The metric fields identify the corresponding layer of another network above chance",
+          "layer-identification accuracy by log volume-element maps, rich networks, minus "
+          "chance", Rule("above", 0.0)),
+    Claim("seeds_agree", "study",
+          "Networks trained from different seeds learn similar metric fields",
+          "correlation of log volume-element maps, rich networks, trained vs trained minus "
+          "trained vs untrained, weakest layer", Rule("above", 0.0)),
+]}
+
+
+def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
+             layers: Sequence[str], n: int, ident: pd.DataFrame | None = None,
+             **kwargs) -> list[Verdict]:
+    """The chapter's verdicts (see :data:`CLAIMS`) from the regime table, the per-layer
+    summaries (trained and init states), the cross-seed table of the rich condition and its
+    layer identification (``ident``, needed with 2 or more layers). Conditions are paired by
+    seed; intervals resample seeds."""
+    layers = list(layers)
+    first, last = layers[0], layers[-1]
+
+    def per_seed(frame: pd.DataFrame, condition: str, column: str, **where) -> np.ndarray:
+        d = frame[frame.condition == condition]
+        for key, value in where.items():
+            d = d[d[key] == value]
+        values = d.sort_values("seed")[column].to_numpy(dtype=np.float64)
+        if len(values) != n:
+            raise ValueError(f"need {n} values of {column} for {condition} {where}, got "
+                             f"{len(values)}")
+        return values
+
+    def s(condition: str, column: str, layer: str, state: str = "trained") -> np.ndarray:
+        return per_seed(sums, condition, column, layer=layer, state=state)
+
+    def mean(values: np.ndarray) -> stats.Estimate:
+        return stats.mean_over_networks(values, **kwargs)
+
+    def change(condition: str, column: str, layer: str) -> np.ndarray:
+        return np.log(s(condition, column, layer)) - np.log(s(condition, column, layer, "init"))
+
+    out = [CLAIMS["lazy_is_lazy"].judge(
+        mean(per_seed(regime, "lazy", "weight_change")),
+        Reference.of("rich networks", mean(per_seed(regime, "rich", "weight_change"))),
+        note=f"Tangent-kernel alignment with initialisation: lazy "
+             f"{per_seed(regime, 'lazy', 'kernel_alignment').mean():.3f}, rich "
+             f"{per_seed(regime, 'rich', 'kernel_alignment').mean():.3f} (1: unmoved).")]
+    align = (s("rich", "align_a", first) + s("rich", "align_b", first)) / 2
+    out.append(CLAIMS["first_layer_discretises"].judge(
+        mean(change("rich", "stretch_near_far", first)),
+        Reference.of("log stretch near / far at initialisation",
+                     mean(np.log(s("rich", "stretch_near_far", first, "init")))),
+        note=f"Alignment of the first layer's most stretched direction with the relevant axis "
+             f"near the thresholds (rich): {align.mean():.2f} (1: aligned). The logic step of "
+             f"a later layer has no single-number test here."))
+    out.append(CLAIMS["rich_lazy_curvature"].judge(
+        mean(change("rich", "total_abs_k", last) - change("lazy", "total_abs_k", last)),
+        Reference.of("log total |K| dA, rich at initialisation minus lazy at initialisation",
+                     mean(np.log(s("rich", "total_abs_k", last, "init"))
+                          - np.log(s("lazy", "total_abs_k", last, "init"))))))
+    out.append(CLAIMS["rich_lazy_metric"].judge(
+        mean(change("rich", "volume_near_far", last) - change("lazy", "volume_near_far", last)),
+        Reference.of("log volume near / far, rich at initialisation minus lazy at "
+                     "initialisation",
+                     mean(np.log(s("rich", "volume_near_far", last, "init"))
+                          - np.log(s("lazy", "volume_near_far", last, "init"))))))
+    acc = mean(per_seed(regime, "rich", "near_threshold") - per_seed(regime, "lazy",
+                                                                     "near_threshold"))
+    out.append(CLAIMS["regime_generalisation"].judge(
+        acc, Reference.of("untrained accuracy near the thresholds",
+                          mean(per_seed(regime, "untrained", "near_threshold"))),
+        note="Held-out set: fresh points within `band` of a threshold line. "
+             + ("Rich networks are more accurate there." if acc.low > 0 else
+                "Lazy networks are more accurate there." if acc.high < 0 else "")))
+    out.append(CLAIMS["noise_flattens_metric"].judge(
+        mean(np.log(s("rich + noise", "volume_near_far", last))
+             - np.log(s("rich", "volume_near_far", last))),
+        Reference.of("rich: log volume near / far",
+                     mean(np.log(s("rich", "volume_near_far", last))))))
+    out.append(CLAIMS["noise_reduces_curvature"].judge(
+        mean(np.log(s("rich + noise", "total_abs_k", last))
+             - np.log(s("rich", "total_abs_k", last))),
+        Reference.of("rich: log total |K| dA", mean(np.log(s("rich", "total_abs_k", last))))))
+    if len(layers) >= 2 and ident is not None:
+        out.append(CLAIMS["metric_identifies_layers"].judge(
+            stats.over_networks(trained_matrix(ident, "accuracy", n) - 1 / len(layers), n,
+                                True, **kwargs),
+            Reference("chance", 1 / len(layers))))
+    tt, tu = layer_arrays(cross, "log_volume_corr", layers, n)
+    out.append(trained_vs_untrained(CLAIMS["seeds_agree"], tt, tu, n, **kwargs))
+    return out

@@ -1,0 +1,209 @@
+"""The synthesis page's pipeline: read every chapter run's JSON results (never another page's
+glue keys), gather the verdicts and the training effects of every lens, and answer the study's
+question in computed sentences.
+
+The question: do networks trained from different seeds learn the same representation? Each
+lens answers it with one study verdict per run, "trained networks are more alike than a trained
+and an untrained one" (:func:`lens_verdicts`); the standard measures add one such verdict per
+measure. A run that is missing (not run, or failed) is named, never fatal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from repsim_utils.base import integrity, paths
+from repsim_utils.base.paths import OUT_ENV
+from repsim_utils.book.record import RecordError, RunRecord
+from repsim_utils.chapters.registry import lenses
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def lens_verdicts() -> dict[str, tuple[str, str]]:
+    """lens -> (chapter, verdict id) of the study's own cross-seed verdict in that chapter, from
+    the chapters' registry (:data:`repsim_utils.chapters.registry.CHAPTERS`)."""
+    return {c.lens.name: (c.name, c.lens.verdict) for c in lenses() if not c.lens.per_measure}
+
+
+def results_dir() -> Path:
+    """Where the driver published the runs (``REPSIM_OUT``, set by the driver; else book/)."""
+    return Path(os.environ.get(OUT_ENV) or paths.book_dir())
+
+
+def load(expected: list[str], folder: Path | None = None
+         ) -> tuple[dict[str, RunRecord], list[str]]:
+    """({run name: its JSON record}, [expected runs without usable results]). A record whose
+    files do not match the digests sealed into it at publishing (edited by hand, truncated,
+    its page or figures replaced) is refused, and listed with the reason."""
+    folder = folder or results_dir()
+    found, missing = {}, []
+    for name in expected:
+        path = folder / "executed" / f"{name}.json"
+        if not path.is_file():
+            missing.append(name)
+            continue
+        chapter, _, run = name.partition("__")
+        record, problem = integrity.check_record(path, folder / "executed" / f"{name}.ipynb",
+                                                 folder / "figures" / chapter / run)
+        if problem is None:
+            try:
+                found[name] = RunRecord.from_json(record, f"executed/{name}.json")
+                continue
+            except RecordError as err:
+                problem = str(err)
+        missing.append(f"{name} (refused: {problem.replace(str(folder) + '/', '')})")
+    return found, missing
+
+
+def verdict_frame(records: Mapping[str, RunRecord]) -> pd.DataFrame:
+    """Every verdict of every run: chapter, run, id, paper, claim, outcome, value, interval."""
+    rows = [{"chapter": r.chapter, "run": r.run, "id": v["id"], "paper": v["paper"],
+             "claim": v["claim"], "outcome": v["outcome"], "value": v["value"],
+             "low": v["ci"][0], "high": v["ci"][1]}
+            for r in records.values() for v in r.verdicts]
+    return pd.DataFrame(rows, columns=["chapter", "run", "id", "paper", "claim", "outcome",
+                                       "value", "low", "high"])
+
+
+def _effects(records: Mapping[str, RunRecord], chapter: str, key: str, statistic: str,
+             lens: str, flip: bool = False, where: Mapping[str, Any] | None = None
+             ) -> list[dict[str, Any]]:
+    rows = []
+    for r in records.values():
+        if r.chapter != chapter:
+            continue
+        for row in r.results.get(key, []):
+            if row.get("statistic") != statistic or any(row.get(k) != v
+                                                        for k, v in (where or {}).items()):
+                continue
+            e, lo, hi = row["effect"], row["effect_low"], row["effect_high"]
+            if flip:  # a distance: more alike is lower, so the sign is turned round
+                e, lo, hi = -e, -hi, -lo
+            rows.append({"lens": lens, "run": r.run, "layer": row["layer"], "effect": e,
+                         "low": lo, "high": hi})
+    return rows
+
+
+def effect_frame(records: Mapping[str, RunRecord]) -> pd.DataFrame:
+    """The training effect (trained vs trained minus trained vs untrained, positive = trained
+    networks more alike) of every lens and standard measure, by run and layer, with its 95%
+    interval over networks, from the chapters' published summary tables (which table and
+    statistic: each chapter's :class:`~repsim_utils.chapters.registry.Lens`)."""
+    from repsim_utils.science.measures import MEASURES
+
+    rows = []
+    for chapter in lenses():
+        lens = chapter.lens
+        if not lens.per_measure:
+            rows += _effects(records, chapter.name, lens.table, lens.statistic, lens.label,
+                             flip=lens.flip, where=lens.where)
+            continue
+        for r in records.values():
+            if r.chapter == chapter.name:
+                for m in sorted({row["statistic"] for row in r.results.get(lens.table, [])}):
+                    flip = m in MEASURES and MEASURES[m].kind == "distance"
+                    rows += _effects({"x": r}, chapter.name, lens.table, m, f"standard: {m}",
+                                     flip=flip)
+    return pd.DataFrame(rows, columns=["lens", "run", "layer", "effect", "low", "high"])
+
+
+def _count(outcomes: list[str]) -> str:
+    parts = [f"{outcomes.count(o)} {o}" for o in ("agrees", "disagrees", "inconclusive")
+             if outcomes.count(o)]
+    return ", ".join(parts) if parts else "no verdict"
+
+
+def answer(verdicts: pd.DataFrame) -> list[str]:
+    """One computed sentence per lens (its study verdict over runs), one for the standard
+    measures, and one over the papers' claims."""
+    lines = []
+    for lens, (chapter, vid) in lens_verdicts().items():
+        sel = verdicts[(verdicts.chapter == chapter) & (verdicts.id == vid)]
+        if sel.empty:
+            lines.append(f"**{lens}**: no result (the chapter has not been run).")
+            continue
+        per_run = "; ".join(f"{r.run}: {r.outcome}, effect {r.value:.3g} "
+                            f"[{r.low:.3g}, {r.high:.3g}]" for r in sel.itertuples())
+        lines.append(f"**{lens}**: trained networks are more alike than a trained and an "
+                     f"untrained one in {(sel.outcome == 'agrees').sum()} of {len(sel)} runs "
+                     f"({per_run}).")
+    per_measure = [c for c in lenses() if c.lens.per_measure]
+    for chapter in per_measure:
+        std = verdicts[(verdicts.chapter == chapter.name)
+                       & verdicts.id.str.endswith(chapter.lens.verdict)]
+        ident = verdicts[(verdicts.chapter == chapter.name)
+                         & verdicts.id.str.endswith("_identifies_layers")]
+        if std.empty:
+            continue
+        lines.append(f"**{chapter.lens.name}**: trained networks more alike than trained vs "
+                     f"untrained in {(std.outcome == 'agrees').sum()} of {len(std)} "
+                     f"(measure, run) verdicts ({_count(list(std.outcome))}); corresponding "
+                     f"layers identified above chance in {(ident.outcome == 'agrees').sum()} "
+                     f"of {len(ident)} ({_count(list(ident.outcome))}).")
+    papers = verdicts[verdicts.paper != "study"]
+    if not papers.empty:
+        lines.append(f"**the papers' claims**, over all runs: {_count(list(papers.outcome))} "
+                     f"of {len(papers)} verdicts.")
+    return lines
+
+
+def expected_runs(profile: str) -> list[str]:
+    """Every run of the run table's ``profile`` except the synthesis itself."""
+    from repsim_utils.chapters.runtable import default_table, run_names
+
+    return [name for name in run_names(default_table(), profile)
+            if not name.startswith("synthesis__")]
+
+
+def missing_sentence(missing: list[str]) -> str:
+    """The runs without usable results, named ('' when none is missing)."""
+    if not missing:
+        return ""
+    return ("**Missing runs** (not run, failed, or refused because their files do not match "
+            "what was published; their verdicts are absent below): "
+            + ", ".join(f"`{m}`" for m in missing) + ".")
+
+
+def effects_figure(effects: pd.DataFrame) -> Figure:
+    """The training effect of every lens and measure by run and layer, one panel per lens."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    lens_names = list(dict.fromkeys(effects["lens"]))
+    ncols = 4
+    nrows = max(1, int(np.ceil(len(lens_names) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.9 * nrows), squeeze=False)
+    for ax, lens in zip(axes.flat, lens_names, strict=False):
+        d = effects[effects.lens == lens]
+        labels = [f"{r}\n{la}" for r, la in zip(d.run, d.layer, strict=True)]
+        y = d["effect"].to_numpy()
+        err = np.stack([y - d["low"].to_numpy(), d["high"].to_numpy() - y])
+        ax.errorbar(np.arange(len(d)), y, yerr=err, fmt="o", capsize=2, ms=3)
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.set_xticks(np.arange(len(d)), labels, rotation=90, fontsize=6)
+        ax.set_title(lens, fontsize=9)
+    for ax in axes.flat[len(lens_names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def claims_grid(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Every claim (rows, by chapter) against every run (columns): "outcome (value)"."""
+    claims = verdicts.assign(cell=[f"{o} ({v:.3g})" for o, v in zip(
+        verdicts.outcome, verdicts.value, strict=True)])
+    grid = claims.pivot_table(index=["chapter", "claim"], columns="run", values="cell",
+                              aggfunc="first", sort=False).fillna("").reset_index()
+    grid.columns.name = None
+    return grid
+
+
+__all__ = ["OUT_ENV", "answer", "claims_grid", "effect_frame", "effects_figure", "expected_runs",
+           "lens_verdicts", "load", "missing_sentence", "results_dir", "verdict_frame"]

@@ -1,0 +1,385 @@
+"""Standard representational similarity measures, on activations of shape (samples, units).
+
+Every function returns a *similarity*: 1 for identical representations (up to the measure's
+invariances), about 0 for unrelated ones.
+
+- :func:`linear_cka` (Kornblith et al. 2019): ||A^T B||_F^2 / (||A^T A||_F ||B^T B||_F) on
+  centred A, B, from sums accumulated over sample batches (:class:`Moments`), so no n x n Gram
+  matrix is formed; :func:`debiased_cka`: the same ratio with the unbiased HSIC estimator of
+  Song et al. (2012), also from streamed sums.
+- :func:`cca`: canonical correlations rho_k (Hotelling 1936), summarised as mean rho and mean
+  rho^2; :func:`svcca` (Raghu et al. 2017): CCA after keeping each side's top principal
+  components explaining 99% of its variance; :func:`pwcca` (Morcos et al. 2018): canonical
+  correlations weighted by how much of the *first* argument's neurons each canonical variate
+  accounts for (asymmetric, as published).
+- :func:`procrustes` (Williams et al. 2021): after centring and scaling each side to unit
+  Frobenius norm, cos of the angular shape distance, ||A^T B||_* (the nuclear norm); widths may
+  differ (the narrower side is padded with zero units, which changes nothing).
+- :func:`rsa` (Kriegeskorte et al. 2008): Spearman correlation of the two representational
+  dissimilarity matrices (Euclidean distances between samples), computed by rsatoolbox.
+
+Every measure is registered in :data:`MEASURES` (:class:`Measure`: its function, whether it is
+a similarity or a distance, whether it is symmetric, the transforms it is invariant to and the
+paper); the chapters iterate over the registry and the tests check every registered measure's
+declared invariances. The table below is generated from the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# CKA from streamed sums
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or len(a) != len(b):
+        raise ValueError(f"need (samples, units) arrays with the same samples, got {a.shape} "
+                         f"and {b.shape}")
+    if len(a) < 4:
+        raise ValueError("similarity measures need at least 4 samples")
+    return a, b
+
+
+@dataclass
+class Moments:
+    """Sums over samples i of one network's activations x_i and of one pair (x_i, y_i), enough
+    for linear and debiased CKA without an n x n matrix. Update batch by batch with
+    :meth:`update`; the per-network sums (xx, s, q, xq, q2) can be shared by every pair that
+    network is in.
+
+    Uncentred sums are exact for the quantities needed here when activations are O(1), as
+    post-ReLU activations are; use float64 inputs for very large n.
+    """
+
+    n: int = 0
+
+    def update(self, x: np.ndarray, y: np.ndarray) -> None:
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+            raise ValueError(f"need (samples, units) batches with equal samples, got "
+                             f"{x.shape} and {y.shape}")
+        qx, qy = (x * x).sum(1), (y * y).sum(1)  # ||x_i||^2, ||y_i||^2
+        parts = {"xx": x.T @ x, "yy": y.T @ y, "xy": x.T @ y, "sx": x.sum(0), "sy": y.sum(0),
+                 "qx": qx.sum(), "qy": qy.sum(), "qx2": (qx * qx).sum(), "qy2": (qy * qy).sum(),
+                 "qxqy": (qx * qy).sum(), "x_qx": x.T @ qx, "y_qy": y.T @ qy,
+                 "x_qy": x.T @ qy, "y_qx": y.T @ qx}
+        for key, value in parts.items():
+            setattr(self, key, getattr(self, key, 0) + value)
+        self.n += len(x)
+
+    @classmethod
+    def of(cls, a: np.ndarray, b: np.ndarray, batch_size: int = 8192) -> Moments:
+        a, b = _check_pair(a, b)
+        m = cls()
+        for start in range(0, len(a), batch_size):
+            m.update(a[start:start + batch_size], b[start:start + batch_size])
+        return m
+
+    def linear_cka(self) -> float:
+        """||C_xy||_F^2 / (||C_xx||_F ||C_yy||_F), C the centred co-moment matrices."""
+        n = self.n
+        cxx = self.xx - np.outer(self.sx, self.sx) / n
+        cyy = self.yy - np.outer(self.sy, self.sy) / n
+        cxy = self.xy - np.outer(self.sx, self.sy) / n
+        den = np.linalg.norm(cxx) * np.linalg.norm(cyy)
+        if den == 0:
+            raise ValueError("a representation is constant over the samples: CKA undefined")
+        return float(np.linalg.norm(cxy) ** 2 / den)
+
+    def _hsic_u(self, kind: str) -> float:
+        """Unbiased HSIC (Song et al. 2012) of linear kernels K = X X^T, L = Y Y^T:
+        [tr(K~L~) + 1'K~1 1'L~1 / ((n-1)(n-2)) - 2/(n-2) 1'K~L~1] / (n(n-3)), K~ = K with a
+        zero diagonal, every term a function of the sums."""
+        n = self.n
+        if kind == "xx":
+            ab, sa, sb, qa, qb, qaqb, a_qb, b_qa = (self.xx, self.sx, self.sx, self.qx, self.qx,
+                                                    self.qx2, self.x_qx, self.x_qx)
+        elif kind == "yy":
+            ab, sa, sb, qa, qb, qaqb, a_qb, b_qa = (self.yy, self.sy, self.sy, self.qy, self.qy,
+                                                    self.qy2, self.y_qy, self.y_qy)
+        else:
+            ab, sa, sb, qa, qb, qaqb, a_qb, b_qa = (self.xy, self.sx, self.sy, self.qx, self.qy,
+                                                    self.qxqy, self.x_qy, self.y_qx)
+        tr = np.sum(ab * ab) - qaqb  # tr(K L) minus the diagonal terms
+        ka = sa @ sa - qa  # 1' K~ 1
+        lb = sb @ sb - qb
+        # 1' K~ L~ 1 = sum_i (x_i.s_x - |x_i|^2)(y_i.s_y - |y_i|^2)
+        kl = sa @ ab @ sb - sa @ a_qb - sb @ b_qa + qaqb
+        return float((tr + ka * lb / ((n - 1) * (n - 2)) - 2 * kl / (n - 2)) / (n * (n - 3)))
+
+    def debiased_cka(self) -> float:
+        """HSIC_u(K, L) / sqrt(HSIC_u(K, K) HSIC_u(L, L)): about 0 for independent
+        representations whatever the width (the biased form is not)."""
+        if self.n < 4:
+            raise ValueError("debiased CKA needs at least 4 samples")
+        xx, yy = self._hsic_u("xx"), self._hsic_u("yy")
+        if xx <= 0 or yy <= 0:
+            raise ValueError("a representation has no variance left after debiasing")
+        return self._hsic_u("xy") / float(np.sqrt(xx * yy))
+
+
+def linear_cka(a: np.ndarray, b: np.ndarray, batch_size: int = 8192) -> float:
+    """Linear CKA (Kornblith et al. 2019), streamed over sample batches."""
+    return Moments.of(a, b, batch_size).linear_cka()
+
+
+def debiased_cka(a: np.ndarray, b: np.ndarray, batch_size: int = 8192) -> float:
+    """Debiased linear CKA (unbiased HSIC), streamed over sample batches."""
+    return Moments.of(a, b, batch_size).debiased_cka()
+
+
+def cka_stream(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> Moments:
+    """Moments from an iterable of (batch_a, batch_b), e.g. activations computed on the fly."""
+    m = Moments()
+    for a, b in pairs:
+        m.update(a, b)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# CCA family
+
+
+def _basis(z: np.ndarray, keep: float | None = None, rtol: float = 1e-10
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Orthonormal basis U (samples, r) of the centred columns of z, with the singular values
+    s and right vectors V (units, r); rank r by a relative tolerance (no regulariser), or the
+    fewest components that explain ``keep`` of the variance."""
+    zc = z - z.mean(0)
+    u, s, vt = np.linalg.svd(zc, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        raise ValueError("a representation is constant over the samples")
+    r = int(np.sum(s > rtol * s[0]))
+    if keep is not None:
+        var = np.cumsum(s[:r] ** 2) / np.sum(s[:r] ** 2)
+        r = int(np.searchsorted(var, keep) + 1)
+    return u[:, :r], s[:r], vt[:r].T
+
+
+def canonical_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """rho_1 >= rho_2 >= ... : the singular values of U_a^T U_b, U orthonormal bases of the
+    centred column spans (min(rank a, rank b) values)."""
+    a, b = _check_pair(a, b)
+    ua, ub = _basis(a)[0], _basis(b)[0]
+    return np.clip(np.linalg.svd(ua.T @ ub, compute_uv=False), 0.0, 1.0)
+
+
+def cca(a: np.ndarray, b: np.ndarray, squared: bool = False) -> float:
+    """Mean canonical correlation (or mean rho^2 with ``squared``)."""
+    rho = canonical_correlations(a, b)
+    return float(np.mean(rho ** 2 if squared else rho))
+
+
+def svcca(a: np.ndarray, b: np.ndarray, keep: float = 0.99) -> float:
+    """SVCCA: mean canonical correlation between each side's top principal components that
+    explain ``keep`` of its variance (Raghu et al. 2017)."""
+    a, b = _check_pair(a, b)
+    pa, pb = (u * s for u, s, _ in (_basis(a, keep), _basis(b, keep)))
+    return cca(pa, pb)
+
+
+def pwcca(a: np.ndarray, b: np.ndarray) -> float:
+    """PWCCA (Morcos et al. 2018): sum_k w_k rho_k / sum_k w_k with w_k = sum_j |<h_k, a_j>|,
+    h_k the k-th canonical variate of ``a`` (in sample space) and a_j the centred neurons of
+    ``a``. The weights come from the first argument, whatever the widths."""
+    a, b = _check_pair(a, b)
+    ua, _, _ = _basis(a)
+    ub, _, _ = _basis(b)
+    p, rho, _ = np.linalg.svd(ua.T @ ub, full_matrices=False)
+    h = ua @ p  # canonical variates of a, unit norm, one per rho
+    w = np.abs(h.T @ (a - a.mean(0))).sum(1)
+    rho = np.clip(rho, 0.0, 1.0)
+    return float(np.sum(w * rho) / np.sum(w))
+
+
+# ---------------------------------------------------------------------------------------------
+# Procrustes and RSA
+
+
+def procrustes(a: np.ndarray, b: np.ndarray) -> float:
+    """cos of the angular Procrustes distance (Williams et al. 2021): ||A^T B||_* for centred A,
+    B scaled to unit Frobenius norm; 1 when B is a rotation (or reflection) of A."""
+    a, b = _check_pair(a, b)
+    a, b = a - a.mean(0), b - b.mean(0)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        raise ValueError("a representation is constant over the samples")
+    return float(min(1.0, np.linalg.svd((a / na).T @ (b / nb), compute_uv=False).sum()))
+
+
+def rdm_ranks(a: np.ndarray) -> np.ndarray:
+    """The ranks of the Euclidean RDM of ``a`` over its samples (rsatoolbox's RDM, its upper
+    triangle as a vector): Spearman correlation of two RDMs is the Pearson correlation of their
+    ranks, so a network's ranks can be computed once and reused for every pair it is in."""
+    import rsatoolbox
+    from scipy.stats import rankdata
+
+    rdm = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(np.asarray(a, np.float64)),
+                                  method="euclidean")
+    return rankdata(rdm.get_vectors()[0])
+
+
+def rsa_ranks(ra: np.ndarray, rb: np.ndarray) -> float:
+    """Spearman correlation of two RDMs from their ranks (:func:`rdm_ranks`)."""
+    if ra.shape != rb.shape:
+        raise ValueError("the two RDMs are over different numbers of samples")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def rsa(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> float:
+    """Correlation (``method``: spearman, corr, cosine... as rsatoolbox names them) between the
+    Euclidean representational dissimilarity matrices of ``a`` and ``b`` over the samples,
+    computed by rsatoolbox (n x n: use a few hundred to a few thousand samples)."""
+    import rsatoolbox
+
+    a, b = _check_pair(a, b)
+    rdms = [rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(z), method="euclidean")
+            for z in (a, b)]
+    return float(rsatoolbox.rdm.compare(rdms[0], rdms[1], method=method)[0, 0])
+
+
+# ---------------------------------------------------------------------------------------------
+# the study's unit and subspace lenses as measures
+
+#: eps of the maximum-match similarity used as a measure
+MMS_EPS = 0.5
+
+
+def unit_matching(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean semi-matched correlation (Li et al. 2016): each unit of ``a`` takes its most
+    correlated unit of ``b``; dead units count 0."""
+    from repsim_utils.science import matching
+
+    return matching.semi_match(matching.correlation(a, b)).mean
+
+
+def mms(a: np.ndarray, b: np.ndarray) -> float:
+    """Maximum-match similarity at :data:`MMS_EPS` (Wang et al. 2018)."""
+    from repsim_utils.science.subspace import SubspaceMatcher
+
+    return float(SubspaceMatcher(a, b).similarity(MMS_EPS))
+
+
+_RANKS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def rsa_cached(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`rsa` with each array's RDM ranked once (the same layer is in many pairs): the
+    ranks are kept per array object, for as long as that array is alive."""
+    def ranks(z: np.ndarray) -> np.ndarray:
+        hit = _RANKS.get(id(z))
+        if hit is None or hit[0] is not z:
+            hit = _RANKS[id(z)] = (z, rdm_ranks(z))
+        return hit[1]
+
+    return rsa_ranks(ranks(a), ranks(b))
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+
+#: the transforms T of the invariance table: a measure invariant to T scores A T as A
+TRANSFORMS = ("orthogonal", "scale", "permutation", "invertible")
+TRANSFORM_LABELS = {"orthogonal": "orthogonal", "scale": "isotropic scale",
+                    "permutation": "permutation", "invertible": "invertible linear"}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One similarity measure of two activation arrays (samples x units)."""
+
+    name: str
+    function: Callable[[np.ndarray, np.ndarray], float]
+    #: "similarity" (higher: more alike; 1 for identical) or "distance" (lower: more alike)
+    kind: str
+    #: does swapping the arguments leave the value unchanged?
+    symmetric: bool
+    #: the transforms of :data:`TRANSFORMS` applied to one argument that leave the value unchanged
+    invariances: frozenset[str]
+    #: citation key of the paper that defines it (book/references.bib)
+    paper: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("similarity", "distance"):
+            raise ValueError(f"measure {self.name!r}: kind must be similarity or distance, "
+                             f"got {self.kind!r}")
+        unknown = set(self.invariances) - set(TRANSFORMS)
+        if unknown:
+            raise ValueError(f"measure {self.name!r}: unknown invariances {sorted(unknown)}; "
+                             f"known: {', '.join(TRANSFORMS)}")
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
+        return self.function(a, b)
+
+    @property
+    def key(self) -> str:
+        """The name as an identifier ("linear CKA" -> "linear_cka"), for verdict ids."""
+        return self.name.split(" (")[0].lower().replace(" ", "_")
+
+
+#: Every measure by name, in the order the chapters show them.
+MEASURES: dict[str, Measure] = {}
+
+
+def register(measure: Measure) -> Measure:
+    """Add ``measure`` to :data:`MEASURES` (a name already there is refused)."""
+    if measure.name in MEASURES:
+        raise ValueError(f"measure {measure.name!r} is already registered")
+    MEASURES[measure.name] = measure
+    return measure
+
+
+@contextlib.contextmanager
+def registered(measure: Measure) -> Iterator[Measure]:
+    """``measure`` in the registry for the duration of a ``with`` block (tests, experiments)."""
+    register(measure)
+    try:
+        yield measure
+    finally:
+        del MEASURES[measure.name]
+
+
+_ALL = frozenset(TRANSFORMS)
+_NOT_LINEAR = _ALL - {"invertible"}
+for _m in (
+    Measure("unit matching", unit_matching, "similarity", False,
+            frozenset({"scale", "permutation"}), "li2016convergent"),
+    Measure(f"MMS (eps {MMS_EPS})", mms, "similarity", True, _ALL, "wang2018towards"),
+    Measure("linear CKA", linear_cka, "similarity", True, _NOT_LINEAR, "kornblith2019similarity"),
+    Measure("debiased CKA", debiased_cka, "similarity", True, _NOT_LINEAR,
+            "kornblith2019similarity"),
+    Measure("CCA (mean rho)", cca, "similarity", True, _ALL, "raghu2017svcca"),
+    Measure("SVCCA", svcca, "similarity", True, _NOT_LINEAR, "raghu2017svcca"),
+    Measure("PWCCA", pwcca, "similarity", False, frozenset({"scale", "permutation"}),
+            "morcos2018insights"),
+    Measure("Procrustes", procrustes, "similarity", True, _NOT_LINEAR,
+            "williams2021generalized"),
+    Measure("RSA", rsa_cached, "similarity", True, _NOT_LINEAR, "kriegeskorte2008rsa"),
+):
+    register(_m)
+
+
+def invariance_table(measures: Iterable[Measure] | None = None) -> str:
+    """The invariance table of the registered measures, as Markdown."""
+    rows = ["| measure | " + " | ".join(TRANSFORM_LABELS[t] for t in TRANSFORMS)
+            + " | symmetric | paper |", "|---" * (len(TRANSFORMS) + 3) + "|"]
+    for m in MEASURES.values() if measures is None else measures:
+        cells = ["yes" if t in m.invariances else "no" for t in TRANSFORMS]
+        rows.append(f"| {m.name} | " + " | ".join(cells)
+                    + f" | {'yes' if m.symmetric else 'no'} | {m.paper} |")
+    return "\n".join(rows)
+
+
+__doc__ = (__doc__ or "") + "\n" + invariance_table() + "\n"
+
+__all__ = ["MEASURES", "MMS_EPS", "TRANSFORMS", "Measure", "Moments", "canonical_correlations",
+           "cca", "cka_stream", "debiased_cka", "invariance_table", "linear_cka", "mms",
+           "procrustes", "pwcca", "rdm_ranks", "register", "registered", "rsa", "rsa_cached",
+           "rsa_ranks", "svcca", "unit_matching"]
