@@ -1,16 +1,13 @@
-"""repsim_utils: the helper package of the repsim study.
+"""repsim_utils: the helper package of the repsim study, in seven layers. A module imports
+only its own layer and the layers before it (``tests/test_layers.py`` checks every import):
 
-Modules (one job each):
-
-- ``data``: datasets by name (embedded offline ones, torchvision ones).
-- ``models``: MLP and VGG-style conv nets built from a small spec, with named layers.
-- ``training``: seeded, deterministic training with checkpoints.
-- ``zoo``: trained and untrained networks, cached on disk under a content hash.
-- ``activations``: (samples, units) activations of named layers.
-- ``matching``: unit matching (Li et al. 2016).
-- ``report``: what a notebook hands to the book and to its JSON results.
-- ``run``: the papermill driver (``python -m repsim_utils run``); ``runtable`` reads its run
-  table, ``publish`` publishes a run all or nothing, ``integrity`` seals what it published.
+- ``base``: atomic writes, folders, progress bars, provenance, integrity (digests);
+- ``nets``: datasets, models, training, the cache of trained networks, activations, recipes;
+- ``science``: the papers' formulas on arrays (samples, units) or models; the measure registry;
+- ``inference``: intervals over networks, pairs of networks, claims and verdicts;
+- ``book``: the run's report, the typed run record, page shaping, plots, the Sphinx extension;
+- ``chapters``: one module per chapter, the chapter registry, schemas, the run table, synthesis;
+- ``driver``: ``python -m repsim_utils`` (run, list, prepare); only ``__main__`` imports it.
 """
 
 __version__ = "0.1.0"
