@@ -183,3 +183,20 @@ def test_clustering_finds_shared_and_private_groups():
     for method in ("spectral", "agglomerative"):
         labels = matching.cluster_units(corr, n_clusters=5, method=method)
         assert matching.shared_cluster_fraction(labels, n_a=8) == pytest.approx(3 / 5)
+
+
+@pytest.mark.parametrize("name", ["correlation", "mutual_information", "sparse_prediction",
+                                  "linear_cka", "SubspaceMatcher"])
+def test_every_pairwise_formula_refuses_arrays_over_different_samples(name):
+    """One input check (science.arrays) for every formula on two activation arrays."""
+    from repsim_utils.science import measures
+    from repsim_utils.science.subspace import SubspaceMatcher
+
+    f = {"correlation": matching.correlation, "mutual_information": matching.mutual_information,
+         "sparse_prediction": lambda a, b: matching.sparse_prediction(a, b, [0.1]),
+         "linear_cka": measures.linear_cka, "SubspaceMatcher": SubspaceMatcher}[name]
+    a, b = np.ones((10, 3)), np.ones((9, 3))
+    with pytest.raises(ValueError, match=r"same samples, got \(10, 3\) and \(9, 3\)"):
+        f(a, b)
+    with pytest.raises(ValueError, match="same samples"):
+        f(np.ones(10), np.ones((10, 3)))

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from repsim_utils.science.arrays import as_pair, check_pair
+
 #: A unit whose standard deviation is below DEAD_TOL times the largest standard deviation of its
 #: layer is treated as constant (dead). Relative, so it does not depend on the activation scale.
 DEAD_TOL = 1e-8
@@ -41,11 +43,7 @@ class CorrelationStream:
         self.n = 0
 
     def update(self, a: np.ndarray, b: np.ndarray) -> None:
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-        if a.ndim != 2 or b.ndim != 2 or len(a) != len(b):
-            raise ValueError(f"need (samples, units) batches with equal samples, got {a.shape} "
-                             f"and {b.shape}")
+        a, b = as_pair(a, b, min_samples=0)
         m = len(a)
         if m == 0:
             return
@@ -97,8 +95,7 @@ def correlation(a: np.ndarray, b: np.ndarray | None = None, batch_size: int = 81
     ``batch_size`` samples (see :class:`CorrelationStream`); dead units give NaN rows/columns.
     """
     b = a if b is None else b
-    if len(a) != len(b):
-        raise ValueError(f"a and b must have the same samples, got {len(a)} and {len(b)}")
+    check_pair(a, b)
     stream = CorrelationStream()
     for start in range(0, len(a), batch_size):
         stream.update(a[start:start + batch_size], b[start:start + batch_size])
@@ -250,8 +247,7 @@ def mutual_information(a: np.ndarray, b: np.ndarray, n_bins: int = 10,
     histograms are counted at once as a product of one-hot codes, streamed over samples.
     Dead units give NaN rows/columns.
     """
-    if len(a) != len(b):
-        raise ValueError(f"a and b must have the same samples, got {len(a)} and {len(b)}")
+    check_pair(a, b)
     ba, bb = bin_units(a, n_bins), bin_units(b, n_bins)
     n, ua, ub = len(a), a.shape[1], b.shape[1]
     joint = np.zeros((ua * n_bins, ub * n_bins))
@@ -338,10 +334,7 @@ def sparse_prediction(a: np.ndarray, b: np.ndarray, alphas: Sequence[float],
     from sklearn.linear_model import Lasso
     from sklearn.preprocessing import StandardScaler
 
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if len(a) != len(b):
-        raise ValueError(f"a and b must have the same samples, got {len(a)} and {len(b)}")
+    a, b = as_pair(a, b)
     if min(alphas, default=-1) <= 0:
         raise ValueError(f"penalties must be > 0 (the dense map is computed separately), got "
                          f"{list(alphas)}")

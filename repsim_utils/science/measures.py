@@ -32,19 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repsim_utils.science.arrays import as_pair
+
 # ---------------------------------------------------------------------------------------------
 # CKA from streamed sums
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or len(a) != len(b):
-        raise ValueError(f"need (samples, units) arrays with the same samples, got {a.shape} "
-                         f"and {b.shape}")
-    if len(a) < 4:
-        raise ValueError("similarity measures need at least 4 samples")
-    return a, b
+    return as_pair(a, b, min_samples=4)  # the debiased HSIC divides by n - 3
 
 
 @dataclass

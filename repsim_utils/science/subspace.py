@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from repsim_utils.science.arrays import as_pair
+
 _OTHER = {"x": "y", "y": "x"}
 
 #: Columns whose norm is below this fraction of the layer's largest norm are dead (zero-norm).
@@ -63,13 +65,7 @@ class SubspaceMatcher:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, center: bool = False,
                  method: str = "gram"):
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if x.ndim != 2 or y.ndim != 2:
-            raise ValueError(f"need (samples, units) arrays, got shapes {x.shape} and {y.shape}")
-        if len(x) != len(y):
-            raise ValueError(f"x and y must have the same samples (rows), got {len(x)} and "
-                             f"{len(y)}")
+        x, y = as_pair(x, y)
         if center:
             x, y = x - x.mean(0), y - y.mean(0)
         self.n_x, self.n_y = x.shape[1], y.shape[1]
