@@ -86,3 +86,24 @@ def test_the_run_record_round_trips_and_refuses_other_shapes(tmp_path):
                                               tmp_path / "figures" / "geometry" / "b")))
     found, missing = synthesis.load(["geometry__b"], tmp_path)
     assert not found and "not a run record of this version" in missing[0]
+
+
+def test_a_new_chapter_is_one_registry_entry(monkeypatch):
+    """A chapter registered with a lens is read by the synthesis (its headline verdict and its
+    effects) and by the driver's parameter checks, with no other edit."""
+    from repsim_utils.chapters import schema
+    from repsim_utils.chapters.registry import CHAPTERS, Chapter, Lens
+
+    toy = Chapter("toy_lens", "Toy lens", schema.Schema({"k": schema.Range(0, 3)}),
+                  lens=Lens("toy lens", "toy_more", "toy_summary", "stat", "toy: stat"))
+    monkeypatch.setitem(CHAPTERS, "toy_lens", toy)
+    row = {"layer": "l1", "statistic": "stat", "effect": 0.2, "effect_low": 0.1,
+           "effect_high": 0.3}
+    recs = {"toy_lens__a": record("toy_lens", "a", [("toy_more", "study", "agrees", 0.2)],
+                                  {"toy_summary": [row]})}
+    lines = synthesis.answer(synthesis.verdict_frame(recs))
+    assert any(line.startswith("**toy lens**") and "in 1 of 1 runs" in line for line in lines)
+    assert list(synthesis.effect_frame(recs).lens) == ["toy: stat"]
+    assert "toy_lens" in schema.chapters()
+    with pytest.raises(schema.ParameterError, match="'k'"):
+        schema.check("toy_lens", {"k": 7})
