@@ -20,8 +20,10 @@ def metrics(weff: pd.DataFrame, raw: Mapping[str, float]) -> Figure:
     long = weff.melt(id_vars=["bias", "epoch", "seed"], value_vars=list(METRIC_NAMES),
                      var_name="metric", value_name="value")
     long["metric"] = long["metric"].map(METRIC_NAMES)
+    # seaborn's bands are bootstrap intervals: seeded, so a rerun draws the same figure
     g = sns.relplot(long, x="epoch", y="value", hue="bias", col="metric", col_wrap=3,
-                    kind="line", marker="o", errorbar=("ci", 95), height=2.5, aspect=1.2,
+                    kind="line", marker="o", errorbar=("ci", 95), seed=0, height=2.5,
+                    aspect=1.2,
                     facet_kws={"sharey": False})
     g.set_titles("{col_name}")
     for key, name in METRIC_NAMES.items():
@@ -38,7 +40,8 @@ def cross_seed(cross: pd.DataFrame, trend: pd.DataFrame) -> Figure:
     sns.stripplot(cross.melt(id_vars=["kind"], value_vars=["similarity", "similarity_null"]),
                   x="variable", y="value", hue="kind", dodge=True, ax=axes[0])
     axes[0].set(xlabel="", ylabel="mean cos(W_a(x), W_b(x))")
-    sns.lineplot(trend, x="epoch", y="similarity", marker="o", errorbar=("ci", 95), ax=axes[1])
+    sns.lineplot(trend, x="epoch", y="similarity", marker="o", errorbar=("ci", 95), seed=0,
+                 ax=axes[1])
     axes[1].set(ylabel="trained vs trained, same epoch")
     return fig
 
