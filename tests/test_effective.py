@@ -179,3 +179,31 @@ def test_transposed_convolution_path_equals_the_dense_path(monkeypatch):
     w, b = effective_weights(net, X, batch_size=7)
     torch.testing.assert_close(w, dense_w, rtol=0, atol=1e-12)
     torch.testing.assert_close(b, dense_b, rtol=0, atol=1e-12)
+
+
+def test_figures_with_bootstrap_bands_are_the_same_on_a_rerun():
+    """seaborn draws its 95% bands by bootstrap; the chapter seeds it, so a rerun of the same
+    numbers draws the same figure, byte for byte."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from repsim_utils.chapters import effective_weights_figures as ew_figures
+
+    g = np.random.default_rng(0)
+    weff = pd.DataFrame([{"bias": "bias-free", "epoch": e, "seed": s, "test_acc": g.random(),
+                          **{k: g.random() for k in ("cos_intra_centred", "class_mean_cos",
+                                                     "distance_ratio", "silhouette", "knn")}}
+                         for e in (0, 1, 2) for s in range(5)])
+
+    def png():
+        buf = io.BytesIO()
+        fig = ew_figures.metrics(weff, {"knn": 0.5})
+        fig.savefig(buf, format="png")
+        matplotlib.pyplot.close(fig)
+        return buf.getvalue()
+
+    assert png() == png()
