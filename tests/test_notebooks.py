@@ -215,23 +215,33 @@ def test_notebooks_are_thin(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_code_reference_of_a_page_exists(path):
-    """The Method tables name where each formula lives (`repsim_utils.science.matching.
-    correlation`): every such name must import, so a reader finds it in one step."""
+    """A page names where its formulas live: modules in full (`repsim_utils.science.matching`)
+    and, in its Method table, names within them (`matching.correlation`). Every full name must
+    import and every short one must be an attribute of a module the page names, so a reader
+    finds each formula in one step and a stale name fails here."""
     import importlib
     import re
 
     nb = nbformat.read(path, as_version=4)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    names = set(re.findall(r"`(repsim_utils(?:\.[A-Za-z_]+)+)`", text))
-    assert names, "the page names none of the code it runs"
-    for name in sorted(names):
+    full = set(re.findall(r"`(repsim_utils(?:\.[A-Za-z_]+)+)`", text))
+    assert full, "the page names none of the code it runs"
+    modules = {}
+    for name in sorted(full):
         parts = name.split(".")
         for cut in range(len(parts), 0, -1):  # the longest importable module, then attributes
             try:
                 obj = importlib.import_module(".".join(parts[:cut]))
             except ImportError:
                 continue
+            modules[".".join(parts[:cut])] = obj
             for attr in parts[cut:]:
                 assert hasattr(obj, attr), f"{name}: {'.'.join(parts[:cut])} has no {attr}"
                 obj = getattr(obj, attr)
             break
+    table = "\n".join(line for line in text.splitlines() if line.startswith("|"))
+    for short in sorted(set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)*\.[A-Za-z_]+)`", table))):
+        module, attr = short.rsplit(".", 1)
+        owners = [m for name, m in modules.items() if name.endswith(f".{module}")]
+        assert owners, f"`{short}`: the page names no module {module!r} in full"
+        assert any(hasattr(m, attr) for m in owners), f"`{short}` does not exist"
