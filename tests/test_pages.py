@@ -126,3 +126,22 @@ def test_prepare_injects_the_smoke_parameters_that_binder_opens(tmp_path):
     assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
     reqs = (ROOT / "binder" / "requirements.txt").read_text()
     assert "-r ../requirements.lock" in reqs and (ROOT / "requirements.lock").is_file()
+
+
+def test_an_edited_stylesheet_rebuilds_the_root_page(tmp_path):
+    """Sphinx copies book/_static only when it writes a page; the extension marks the root
+    page outdated when a static file changed, and only then."""
+    from types import SimpleNamespace
+
+    (tmp_path / "static").mkdir()
+    css = tmp_path / "static" / "repsim.css"
+    css.write_text("a { color: red }")
+    app = SimpleNamespace(confdir=str(tmp_path), config=SimpleNamespace(
+        html_static_path=["static"], root_doc="book/intro"))
+    env = SimpleNamespace()
+    outdated = sphinx_ext._outdated_by_static
+    assert outdated(app, env, set(), set(), set()) == ["book/intro"]  # first build
+    assert outdated(app, env, set(), set(), set()) == []  # nothing changed
+    css.write_text("a { color: blue }")
+    assert outdated(app, env, set(), set(), set()) == ["book/intro"]
+    assert outdated(app, env, set(), set(), set()) == []

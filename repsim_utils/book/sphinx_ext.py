@@ -12,7 +12,8 @@ Loaded by ``_config.yml`` (``sphinx.extra_extensions``). Three jobs:
    prepares those with the smoke profile, see ``binder/postBuild``).
 3. **Incremental builds stay right.** ``make book`` rebuilds only pages whose notebook changed
    (the driver's execution cache leaves the others untouched); a page that pastes values glued
-   on another page (the introduction quotes the synthesis) is re-read with it.
+   on another page (the introduction quotes the synthesis) is re-read with it, and an edited
+   stylesheet in ``book/_static`` reaches the site without ``make clean``.
 """
 
 from __future__ import annotations
@@ -103,11 +104,36 @@ def _outdated_by_glue(app: Any, env: Any, added: set[str], changed: set[str],
             if deps & touched and doc not in touched]
 
 
+def _static_digest(app: Any) -> str:
+    """SHA-256 of every file under the book's ``html_static_path`` (names and bytes)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for entry in app.config.html_static_path:
+        folder = Path(app.confdir) / entry
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            h.update(path.relative_to(folder).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _outdated_by_static(app: Any, env: Any, added: set[str], changed: set[str],
+                        removed: set[str]) -> list[str]:
+    """A changed stylesheet rebuilds the root page: Sphinx copies the static files only when it
+    writes some page, so an edit of ``book/_static`` alone would never reach the site."""
+    digest = _static_digest(app)
+    if getattr(env, "repsim_static_digest", None) == digest:
+        return []
+    env.repsim_static_digest = digest
+    return [app.config.root_doc]
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _configure)
     # incremental builds: a page that pastes another page's values follows it
     app.connect("source-read", _note_glue_sources)
     app.connect("env-get-outdated", _outdated_by_glue)
+    app.connect("env-get-outdated", _outdated_by_static)
     # after sphinx-book-theme adds its launch buttons (priority 501)
     app.connect("html-page-context", _retarget_launch_buttons, priority=900)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
