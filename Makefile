@@ -44,7 +44,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check repsim_utils tests benchmarks notebooks
+	$(BIN)/ruff check repsim_utils tests benchmarks notebooks scripts
 
 bench: $(BIN)/.installed
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
