@@ -198,4 +198,6 @@ class Report:
             # the package's modules this kernel imported, as imported: the execution cache
             # reruns the page when one of them changes (repsim_utils.base.integrity)
             imported_code())
-        write_json(self._results_path, {**dataclasses.asdict(part), **self.provenance})
+        # shallow: asdict would deep-copy every table on every flush (one per recorded number)
+        fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(part)}
+        write_json(self._results_path, {**fields, **self.provenance})

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repsim_utils.science import matching
 from repsim_utils.science.arrays import as_pair
+from repsim_utils.science.subspace import SubspaceMatcher
 
 # ---------------------------------------------------------------------------------------------
 # CKA from streamed sums
@@ -250,15 +252,11 @@ MMS_EPS = 0.5
 def unit_matching(a: np.ndarray, b: np.ndarray) -> float:
     """Mean semi-matched correlation (Li et al. 2016): each unit of ``a`` takes its most
     correlated unit of ``b``; dead units count 0."""
-    from repsim_utils.science import matching
-
     return matching.semi_match(matching.correlation(a, b)).mean
 
 
 def mms(a: np.ndarray, b: np.ndarray) -> float:
     """Maximum-match similarity at :data:`MMS_EPS` (Wang et al. 2018)."""
-    from repsim_utils.science.subspace import SubspaceMatcher
-
     return float(SubspaceMatcher(a, b).similarity(MMS_EPS))
 
 
