@@ -96,9 +96,13 @@ CUDA = __import__("torch").cuda.is_available()
     ("convergent_learning", "mlp_digits", ["width=-3"], r"parameter 'width' must be in \[1, 4096"),
     ("convergent_learning", "mlp_digits", ["arch=cnn"], "parameter 'arch' must be one of mlp"),
     ("convergent_learning", "mlp_digits", ["split=val"], "parameter 'split' must be one of"),
-    ("convergent_learning", "mlp_digits", ["seeds=[]"], "'seeds' must have at least 2"),
-    ("convergent_learning", "mlp_digits", ["seeds=[3]"], "'seeds' must have at least 2"),
-    ("convergent_learning", "mlp_digits", ["seeds=[0, 0]"], "'seeds' must have distinct"),
+    ("convergent_learning", "mlp_digits", ["seeds=[]"], "'seeds' must have at least 3"),
+    ("convergent_learning", "mlp_digits", ["seeds=[3, 4]"],
+     "'seeds' must have at least 3 item.*pairs must remain"),
+    ("convergent_learning", "mlp_digits", ["seeds=[0, 0, 1]"], "'seeds' must have distinct"),
+    # an untrained network uses seed + 1000: a trained seed of 1000 would be one of them
+    ("convergent_learning", "mlp_digits", ["seeds=[0, 1, 1000]"],
+     r"'seeds' must have items in \[0, 999\]"),
     ("convergent_learning", "mlp_digits", ["epochs=0"], r"parameter 'epochs' must be in \[1, 10"),
     ("convergent_learning", "mlp_digits", ["lr=-1e-3"], r"parameter 'lr' must be in \(0, 10\]"),
     ("subspace_match", "mlp_digits", ["eps_grid=[0.2, 1.5]"],
@@ -106,7 +110,7 @@ CUDA = __import__("torch").cuda.is_available()
     ("effective_weights", "mlp_digits", ["checkpoints=[1, 50]", "epochs=30"],
      r"'checkpoints' \[50\] lie beyond epochs = 30"),
     ("effective_weights", "mlp_digits", ["dataset=mnist1d"], "'dataset' must be one of digits"),
-    ("geometry", "xor_square", ["map_seed=7"], "'map_seed' = 7 must be one of the seeds"),
+    ("geometry", "xor_square", ["map_seed=70"], "'map_seed' = 70 must be one of the seeds"),
     ("geometry", "xor_square", ["band=1.5"], r"'band' must be in \(0, 1\)"),
     pytest.param("convergent_learning", "mlp_digits", ["device=cuda"],
                  "no CUDA device is available", marks=pytest.mark.skipif(CUDA, reason="GPU")),
@@ -159,7 +163,7 @@ def test_title_follows_the_parameters_the_run_uses():
 def test_list_shows_the_constraints():
     text = driver.describe(REAL, "default")
     assert "width: int = 64" in text and "[in [1, 4096]]" in text
-    assert "[2-50 distinct items, each >= 0]" in text
+    assert "[3-50 distinct items, each in [0, 999]]" in text
 
 
 @pytest.mark.slow

@@ -76,6 +76,8 @@ def test_every_chapter_runs_without_errors_and_writes_results(smoke_outputs):
         assert saved["results"], f"{name} recorded no results"
         assert saved["profile"] == "smoke" and saved["parameters"]
         claims = set(REGISTRY[name.split("__")[0]].claims)  # none: the synthesis gathers
+        if saved["parameters"].get("depth", 3) < 3:  # metric fields identify 3+ layers only
+            claims.discard("metric_identifies_layers")
         got = {v["id"] for v in saved["verdicts"]}
         assert got == claims, f"{name}: verdicts {sorted(got)}, claims {sorted(claims)}"
         for v in saved["verdicts"]:
@@ -142,7 +144,7 @@ def test_rerunning_one_chapter_then_building_keeps_the_book_whole(smoke_outputs,
     shutil.copytree(out, site / "book")
     (site / "book" / "executed" / "geometry__xor_torus.json").unlink()
     driver.run("smoke", chapters=["subspace_match"], runs=["mlp_digits"],
-               overrides={"eps_grid": [0.3, 0.6], "seeds": [0, 2]}, out_dir=site / "book",
+               overrides={"eps_grid": [0.3, 0.6], "seeds": [0, 2, 3]}, out_dir=site / "book",
                progress=False)
     book_site(out, site)
     html = build(site, REPSIM_REPOSITORY_URL="https://github.com/example/repsim")

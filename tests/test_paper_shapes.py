@@ -19,21 +19,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: What makes each chapter short; everything else is the paper profile's.
 SHORT = {
-    "convergent_learning": {"epochs": 1, "seeds": [0, 1], "n_train": 256, "n_samples": 64,
+    "convergent_learning": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "n_samples": 64,
                             "sparse_targets": 2, "lasso_alphas": [0.01], "n_clusters": 4,
                             "download": False, "device": "cpu",
                           "min_accuracy": 0.0},
-    "subspace_match": {"epochs": 1, "seeds": [0, 1], "n_train": 256, "n_samples": 48,
+    "subspace_match": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "n_samples": 48,
                        "n_coords": 2000, "n_draws": 2, "curve_points": 4, "simple_units": 1,
                        "download": False, "device": "cpu",
                           "min_accuracy": 0.0},
-    "standard_measures": {"epochs": 1, "seeds": [0, 1], "n_train": 256, "n_samples": 64,
+    "standard_measures": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "n_samples": 64,
                           "max_samples": 500, "download": False, "device": "cpu",
                           "min_accuracy": 0.0},
-    "effective_weights": {"epochs": 1, "seeds": [0, 1], "n_train": 256, "checkpoints": [1],
+    "effective_weights": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "checkpoints": [1],
                           "per_class": 5, "download": False, "device": "cpu",
                           "min_accuracy": 0.0},
-    "geometry": {"epochs": 20, "seeds": [0, 1], "grid_points": 15, "n_heldout": 100},
+    "geometry": {"epochs": 20, "seeds": [0, 1, 2], "grid_points": 15, "n_heldout": 100},
 }
 #: Algorithm 2 over the conv net's 2 x 512 neurons takes minutes on CPU; its shapes are those of
 #: any (samples, units) pair, exercised by the MLP run's simple matches.

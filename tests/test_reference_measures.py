@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import ortho_group, spearmanr
 
+from repsim_utils.inference import pairs
 from repsim_utils.science import measures as rm
 
 rng = np.random.default_rng(0)
@@ -202,14 +203,19 @@ def test_layer_identification_finds_planted_layers_and_counts_ties_fairly():
     base = {la: g.normal(size=(200, 8)) for la in layers}
     acts = {f"t{i}": {la: base[la] @ ortho_group.rvs(8, random_state=i) + 0.1 * g.normal(
         size=(200, 8)) for la in layers} for i in range(3)}
+    acts |= {f"u{i}": {la: g.normal(size=(200, 8)) for la in layers} for i in range(3)}
     ident = ms.identification_table(acts, layers, 3, ["linear CKA", "PWCCA"])
-    assert set(ident.accuracy) == {1.0}  # every layer finds its rotated copy
-    const = {f"t{i}": {la: np.ones((200, 8)) for la in layers} for i in range(2)}
+    trained = ident[ident.kind == pairs.TRAINED]
+    assert set(trained.accuracy) == {1.0}  # every layer finds its rotated copy
+    # with samples shuffled no layer corresponds: the null of the argmax is far below 1
+    assert ident[ident.kind == pairs.NULL].accuracy.mean() < 0.7
+    const = {f"{p}{i}": {la: np.ones((200, 8)) for la in layers} for i in range(2)
+             for p in "tu"}
     constant = rm.Measure("constant", lambda a, b: 0.5, "similarity", True,
                           frozenset(rm.TRANSFORMS), "none")
     with rm.registered(constant):  # every layer ties with every other
         tie = ms.identification_table(const, layers, 2, ["constant"])
-    assert tie.accuracy.iloc[0] == pytest.approx(1 / 3)  # chance, not 1
+    assert list(tie.accuracy) == pytest.approx([1 / 3] * 3)  # chance, not 1
 
 
 def test_cached_rsa_equals_rsatoolbox_compare():

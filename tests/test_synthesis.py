@@ -10,16 +10,20 @@ from repsim_utils.book.record import RecordError, RunRecord
 from repsim_utils.chapters import synthesis
 
 
-def record(chapter, run, verdicts, results=None):
+def record(chapter, run, verdicts, results=None, kinds=None):
+    kinds = kinds or {}
     return RunRecord(chapter, run, results=results or {}, verdicts=[
-        {"id": i, "paper": p, "claim": f"claim {i}", "outcome": o, "value": v,
-         "ci": [v - 0.1, v + 0.1]} for i, p, o, v in verdicts])
+        {"id": i, "paper": p, "kind": kinds.get(i, "study" if p == "study" else "paper"),
+         "claim": f"claim {i}", "outcome": o, "value": v, "ci": [v - 0.1, v + 0.1],
+         "uu": {"name": "untrained vs untrained", "value": 0.0}, "null": None}
+        for i, p, o, v in verdicts])
 
 
 def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(tmp_path):
     recs = {
         "convergent_learning__a": record("convergent_learning", "a", [
-            ("trained_match_more", "study", "agrees", 0.3), ("x", "li", "disagrees", -0.2)]),
+            ("trained_match_more", "study", "agrees", 0.3), ("x", "li", "disagrees", -0.2),
+            ("semi", "li", "agrees", 0.05)], kinds={"semi": "sanity"}),
         "convergent_learning__b": record("convergent_learning", "b", [
             ("trained_match_more", "study", "inconclusive", 0.05)]),
         "standard_measures__a": record("standard_measures", "a", [
@@ -30,10 +34,16 @@ def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(t
     units = next(line for line in lines if line.startswith("**units"))
     assert "in 1 of 2 runs" in units and "a: agrees" in units and "b: inconclusive" in units
     assert any("subspaces" in line and "no result" in line for line in lines)
+    assert "than two untrained ones" in units
     std = next(line for line in lines if line.startswith("**standard"))
-    assert "1 of 1 (measure, run)" in std and "above chance in 1 of 1" in std
-    papers = lines[-1]
+    assert "1 of 1 (measure, run)" in std and "null): 1 agrees of 1." in std
+    # every kind counted apart; a sanity check is never counted as agreement with a paper
+    papers = next(line for line in lines if line.startswith("**paper claims"))
     assert "1 agrees, 1 disagrees of 2 verdicts" in papers
+    study = next(line for line in lines if line.startswith("**study questions"))
+    assert "2 agrees, 1 inconclusive of 3 verdicts" in study
+    sanity = next(line for line in lines if line.startswith("**sanity checks"))
+    assert "not counted as agreement" in sanity and "1 verdicts" in sanity
 
 
 def publish(folder, chapter, run, rec):
@@ -49,7 +59,8 @@ def publish(folder, chapter, run, rec):
 def test_load_names_missing_and_unsealed_runs_and_effects_turn_distances_round(tmp_path):
     (tmp_path / "executed").mkdir()
     row = {"layer": "l1", "statistic": "eps50", "variant": "raw", "effect": -0.2,
-           "effect_low": -0.3, "effect_high": -0.1}
+           "effect_low": -0.3, "effect_high": -0.1, "effect_uu": 0.1, "effect_uu_low": 0.05,
+           "effect_uu_high": 0.2}
     rec = record("subspace_match", "a", [], {"sm_thresholds": [row]})
     publish(tmp_path, "subspace_match", "a", rec)
     (tmp_path / "executed" / "geometry__c.json").write_text(json.dumps(rec.to_json()))  # no seal
@@ -57,10 +68,12 @@ def test_load_names_missing_and_unsealed_runs_and_effects_turn_distances_round(t
                                     tmp_path)
     assert list(found) == ["subspace_match__a"] and missing[0] == "geometry__b"
     assert missing[1].startswith("geometry__c (refused: executed/geometry__c.json carries no")
-    eff = synthesis.effect_frame(found)
-    assert len(eff) == 1
-    e = eff.iloc[0]
+    eff = synthesis.effect_frame(found).set_index("reference")
+    assert len(eff) == 2
+    e = eff.loc[synthesis.TU]
     assert (e.effect, e.low, e.high) == (0.2, 0.1, 0.3)  # lower eps50 = more alike
+    e = eff.loc[synthesis.UU]
+    assert (e.effect, e.low, e.high) == (-0.1, -0.2, -0.05)  # tt - uu beside tt - tu
 
 
 def test_the_run_record_round_trips_and_refuses_other_shapes(tmp_path):
@@ -98,12 +111,12 @@ def test_a_new_chapter_is_one_registry_entry(monkeypatch):
                   lens=Lens("toy lens", "toy_more", "toy_summary", "stat", "toy: stat"))
     monkeypatch.setitem(CHAPTERS, "toy_lens", toy)
     row = {"layer": "l1", "statistic": "stat", "effect": 0.2, "effect_low": 0.1,
-           "effect_high": 0.3}
+           "effect_high": 0.3, "effect_uu": 0.1, "effect_uu_low": 0.0, "effect_uu_high": 0.2}
     recs = {"toy_lens__a": record("toy_lens", "a", [("toy_more", "study", "agrees", 0.2)],
                                   {"toy_summary": [row]})}
     lines = synthesis.answer(synthesis.verdict_frame(recs))
     assert any(line.startswith("**toy lens**") and "in 1 of 1 runs" in line for line in lines)
-    assert list(synthesis.effect_frame(recs).lens) == ["toy: stat"]
+    assert list(synthesis.effect_frame(recs).lens) == ["toy: stat"] * 2
     assert "toy_lens" in schema.chapters()
     with pytest.raises(schema.ParameterError, match="'k'"):
         schema.check("toy_lens", {"k": 7})

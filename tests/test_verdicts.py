@@ -12,7 +12,6 @@ from repsim_utils.inference import pairs
 
 N = 6
 LAYERS = ["act1", "act2", "act3"]
-FAST = {"n_resamples": 999}
 
 
 def offsets_for(n_networks, noise, rng, shape=(), phase=0):
@@ -30,13 +29,17 @@ def planted(columns, n=N, layers=LAYERS, noise=0.01, seed=0):
     """A pair table: columns maps a name to f(layer_index, kind) -> mean value; each network
     adds its own offset (see :func:`offsets_for`) to every pair it is in."""
     rng = np.random.default_rng(seed)
-    offsets = {name: np.stack([offsets_for(2 * n, noise, rng, phase=c + li)
+    # untrained networks (indices n..2n-1) get the mirrored pattern of a planted zero effect,
+    # so that tt - uu does not cancel network by network
+    mirror = np.r_[np.ones(n), -np.ones(n)] if noise < 0 else np.ones(2 * n)
+    offsets = {name: np.stack([offsets_for(2 * n, noise, rng, phase=c + li) * mirror
                                for li in range(len(layers))])
                for c, name in enumerate(columns)}
     rows = []
     for li, layer in enumerate(layers):
         for a, b, kind in pairs.pair_list(n):
-            ia, ib = int(a[1:]), int(b[1:]) + (n if b[0] == "u" else 0)
+            ia = int(a[1:]) + (n if a[0] == "u" else 0)
+            ib = int(b[1:]) + (n if b[0] == "u" else 0)
             row = {"layer": layer, "net_a": a, "net_b": b, "kind": kind}
             for name, f in columns.items():
                 row[name] = f(li, kind) + offsets[name][li, ia] + offsets[name][li, ib]
@@ -45,7 +48,25 @@ def planted(columns, n=N, layers=LAYERS, noise=0.01, seed=0):
 
 
 def tt(value_trained, value_untrained):
+    """Trained pairs at one value; untrained pairs (uu) and trained-untrained pairs (tu) at
+    the other."""
     return lambda li, kind: value_trained if kind == pairs.TRAINED else value_untrained
+
+
+def groups(columns, n=N, layers=LAYERS, noise=0.01, seed=0):
+    """A per-network table (layer, group, net, columns...): columns maps a name to
+    f(layer_index, trained) -> mean value, each network adding its own offset."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for li, layer in enumerate(layers):
+        for g, group in enumerate(("trained", "untrained")):
+            offsets = {name: offsets_for(n, noise, rng, phase=c + li + g)
+                       for c, name in enumerate(columns)}
+            for i in range(n):
+                rows.append({"layer": layer, "group": group, "net": i} | {
+                    name: f(li, group == "trained") + offsets[name][i]
+                    for name, f in columns.items()})
+    return pd.DataFrame(rows)
 
 
 def outcomes(verdicts):
@@ -56,14 +77,18 @@ def convergent_case(sign, noise, layers=LAYERS):
     s = sign
     kw = {"noise": noise, "layers": layers}
     matches = planted({
-        "semi": lambda li, k: 0.9 - s * 0.1 * li - (k == pairs.UNTRAINED) * s * 0.3,
-        "semi_q10": tt(0.2, 0.2), "semi_q90": tt(0.7 + s * 0.2, 0.7)}, **kw)
+        "semi": lambda li, k: 0.6 + s * (0.3 - 0.1 * li) if k == pairs.TRAINED else 0.6,
+        "semi_q10": tt(0.2, 0.2), "semi_q90": tt(0.7, 0.7)}, **kw)
     # semi minus bipartite: 0.05 where planted, exactly 0 otherwise (it cannot be negative)
     matches["bipartite"] = matches["semi"] - max(s, 0) * 0.05
-    sparse = planted({"few_gap": tt(0.1 - s * 0.08, 0.1)}, **kw)
+    sparse = planted({"few_gap": tt(0.1 - s * 0.08, 0.1), "dense_error": tt(1 - s * 0.5, 1)},
+                     **kw).assign(excluded=0)
     clusters = planted({"shared": tt(0.5 + s * 0.2, 0.5), "shared_null": tt(0.05, 0.05)}, **kw)
-    mi = planted({"mi_top_overlap": tt(0.5 + s * 0.35, 0.5)}, **kw)
-    return convergent_learning.verdicts(matches, sparse, clusters, mi, layers, N, **FAST)
+    mi = planted({"mi_top_overlap": tt(0.75 + s * 0.2, 0.5),
+                  "mi_top_overlap_null": tt(0.1, 0.1)}, **kw)
+    reliable = groups({"reliable": lambda li, trained: 0.5 + trained * s * 0.2,
+                       "unmatched": lambda li, trained: 0.1}, **kw)
+    return convergent_learning.verdicts(matches, sparse, clusters, mi, reliable, layers, N)
 
 
 def test_convergent_verdicts_on_planted_cases():
@@ -76,22 +101,23 @@ def test_convergent_verdicts_on_planted_cases():
     # biased low: with several layers "in every layer" would rightly be refused)
     noisy = outcomes(convergent_case(0, -0.3, layers=["act1"]))
     for claim in ("reliable_units", "trained_match_more", "many_to_many", "few_to_one",
-                  "mi_agrees_with_correlation"):
+                  "few_to_one_reference", "mi_agrees_with_correlation"):
         assert noisy[claim] == "inconclusive", (claim, noisy)
 
 
 def subspace_case(sign, noise, layers=LAYERS):
     s = sign
     rows = []
-    grid = {0.15: 0.1, 0.25: 0.5 - s * 0.3, 0.5: 0.1 + s * 0.6}
+    grid = {0.15: 0.1, 0.5: 0.1 + s * 0.6}
     for eps, level in grid.items():
         t = planted({"mms": tt(level, level - s * 0.1),
-                     "eps50": lambda li, k: (0.4 + s * 0.1 * (li == 1)) if k == pairs.TRAINED
-                     else 0.4 + s * 0.2}, noise=noise, seed=1, layers=layers)
+                     "eps50": lambda li, k: 0.5 + s * (0.1 + 0.1 * (li == 1))
+                     if k == pairs.TRAINED else 0.5 + s * 0.3}, noise=noise, seed=1,
+                    layers=layers)
         rows.append(t.assign(eps=eps, variant=subspace_match.RAW))
     curves = pd.concat(rows, ignore_index=True)
     simple = planted({"fraction": tt(0.1 - s * 0.08, 0.1)}, noise=noise, seed=2, layers=layers)
-    return subspace_match.verdicts(curves, simple, layers, N, **FAST)
+    return subspace_match.verdicts(curves, simple, layers, N)
 
 
 def test_subspace_verdicts_on_planted_cases():
@@ -111,8 +137,8 @@ def test_subspace_verdicts_need_the_claims_eps_values():
     t = planted({"mms": tt(0.1, 0.1), "eps50": tt(0.4, 0.5)}).assign(
         eps=0.3, variant=subspace_match.RAW)
     simple = planted({"fraction": tt(0.1, 0.1)})
-    with pytest.raises(ValueError, match="eps = 0.25"):
-        subspace_match.verdicts(t, simple, LAYERS, N, **FAST)
+    with pytest.raises(ValueError, match="eps = 0.5"):
+        subspace_match.verdicts(t, simple, LAYERS, N)
 
 
 def effective_case(sign, noise, seed=0):
@@ -124,12 +150,12 @@ def effective_case(sign, noise, seed=0):
             jitter = offsets_for(N, noise, rng, (3,), phase=end)[:, i]
             rows.append({"representation": effective_weights.W_EFF, "seed": i, "epoch": epoch,
                          "cos_intra_centred": 0.2 + end * s * 0.2 + jitter[0],
-                         "class_mean_cos": 0.5 - end * s * 0.2 + jitter[1],
+                         "distance_ratio": 0.8 - end * s * 0.2 + jitter[1],
                          "silhouette": 0.1 + end * s * 0.2 + jitter[2]})
-    raw = {"class_mean_cos": 0.6, "silhouette": 0.15 - (s < 0) * 0.05 + (s > 0) * 0.0}
-    cross = planted({"similarity": tt(0.7, 0.0), "similarity_null": tt(0.7 - s * 0.2, 0.0)},
-                    layers=["output"], noise=noise)
-    return effective_weights.verdicts(pd.DataFrame(rows), raw, cross, N, **FAST)
+    raw = {"distance_ratio": 0.9, "silhouette": 0.15 - (s < 0) * 0.05 + (s > 0) * 0.0}
+    cross = planted({"similarity": tt(0.5 + s * 0.2, 0.5), "similarity_null_class": tt(0.5, 0.5),
+                     "similarity_null": tt(0.1, 0.1)}, layers=["output"], noise=noise)
+    return effective_weights.verdicts(pd.DataFrame(rows), raw, cross, N)
 
 
 def test_effective_verdicts_on_planted_cases():
@@ -168,14 +194,21 @@ def geometry_case(sign, noise, seed=0):
                         tac = 3.0 if cond == "rich" else 3.0 * np.exp(-s * 1.0)
                         if s == 0:
                             vol, tac = 1.0, 1.0
+                    share = 0.3 * j(c + t) + (0.3 if trained_ and cond.startswith("rich")
+                                              and s != 0 else 0.0)
                     sums.append({"condition": cond, "seed": i, "layer": layer, "state": state,
                                  "volume_near_far": vol * j(c + t),
                                  "stretch_near_far": stretch * j(c + t),
-                                 "total_abs_k": tac * j(c + t), "align_a": 0.9, "align_b": 0.9})
+                                 "total_abs_k": tac * j(c + t), "k_near_share": share,
+                                 "align_a": 0.9, "align_b": 0.9})
     cross = planted({"log_volume_corr": tt(0.5 + s * 0.3, 0.5)}, noise=noise)
-    ident = planted({"accuracy": tt(1 / 3 + s / 3, 0.0)}, layers=["all"], noise=noise)
+    ident = planted({"accuracy": lambda li, k: 1 / 3 + s / 3 if k == pairs.TRAINED else 1 / 3},
+                    layers=["all"], noise=noise)
+    ident = ident[ident.kind != pairs.UNTRAINED]
+    null = ident[ident.kind == pairs.TRAINED].assign(kind=pairs.NULL, accuracy=1 / 3)
+    ident = pd.concat([ident, null], ignore_index=True)
     return geometry_study.verdicts(pd.DataFrame(regime), pd.DataFrame(sums), cross, LAYERS, N,
-                                   ident, **FAST)
+                                   ident)
 
 
 def test_geometry_verdicts_on_planted_cases():

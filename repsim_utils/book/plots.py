@@ -121,28 +121,47 @@ def cluster_matrix(corr: np.ndarray, labels: np.ndarray, n_a: int) -> Figure:
     return fig
 
 
-def interval_table(summary: pd.DataFrame, precision: int = 3) -> Any:
-    """A styled table of a comparison summary (columns ``trained``, ``untrained``, ``effect``
-    with ``_low``/``_high`` interval ends, ``p_value``): each value with its 95% interval."""
+#: The columns of a comparison summary (:func:`repsim_utils.inference.pairs.summarise`) and
+#: their names on the page.
+SUMMARY_NAMES = {"trained": "trained vs trained", "uu": "untrained vs untrained",
+                 "untrained": "trained vs untrained", "null": "null (samples shuffled)",
+                 "effect_uu": "tt - uu", "effect": "tt - tu"}
+
+
+def interval_table(summary: pd.DataFrame, precision: int = 3, n: int | None = None) -> Any:
+    """A styled table of a comparison summary (columns of :data:`SUMMARY_NAMES` with
+    ``_low``/``_high`` interval ends, ``p_value``, ``p_value_uu``): each value with its 95%
+    interval. With ``n`` networks, the caption gives the smallest p-value the sign-flip test
+    can reach."""
+    from repsim_utils.inference.stats import smallest_p
+
     out = summary.drop(columns=[c for c in summary.columns
-                                if c.endswith(("_low", "_high")) or c == "p_value"]).copy()
-    for col in ("trained", "untrained", "effect"):
+                                if c.endswith(("_low", "_high")) or c.startswith("p_value")]
+                       ).copy()
+    for col in SUMMARY_NAMES:
         if col in summary:
             out[col] = [f"{v:.{precision}f} [{lo:.{precision}f}, {hi:.{precision}f}]"
                         for v, lo, hi in summary[[col, f"{col}_low", f"{col}_high"]].to_numpy()]
-    if "p_value" in summary:
-        out["p (effect = 0)"] = summary["p_value"].map(lambda p: f"{p:.3g}")
-    return out.rename(columns={"trained": "trained vs trained", "untrained":
-                               "trained vs untrained", "effect": "effect"}).style.hide(
-        axis="index")
+    for col, name in (("p_value_uu", "p (tt - uu = 0)"), ("p_value", "p (tt - tu = 0)")):
+        if col in summary:
+            out[name] = summary[col].map(lambda p: f"{p:.3g}")
+    styled = out.rename(columns=SUMMARY_NAMES).style.hide(axis="index")
+    if n is not None:
+        styled = styled.set_caption(
+            f"95% jackknife intervals over {n} networks; with {n} networks the smallest "
+            f"two-sided p-value the sign-flip test can reach is {smallest_p(n):.3g}.")
+    return styled
 
 
 def interval_plot(summary: pd.DataFrame, x: str, panels: str, ylabel: str,
                   kinds: Sequence[tuple[str, str]] = (("trained", "trained vs trained"),
+                                                      ("uu", "untrained vs untrained"),
                                                       ("untrained", "trained vs untrained")),
                   size: float = 3.4) -> Figure:
     """One panel per value of ``panels``: each kind's value at each ``x`` with its interval as
-    an error bar (``<kind>_low``, ``<kind>_high`` columns)."""
+    an error bar (``<kind>_low``, ``<kind>_high`` columns); kinds absent from ``summary`` are
+    left out."""
+    kinds = [(col, label) for col, label in kinds if col in summary]
     names = list(dict.fromkeys(summary[panels]))
     fig, axes = plt.subplots(1, len(names), figsize=(size * len(names), size * 0.9),
                              squeeze=False, sharey=True)
@@ -152,7 +171,7 @@ def interval_plot(summary: pd.DataFrame, x: str, panels: str, ylabel: str,
         for k, (col, label) in enumerate(kinds):
             v = d[col].to_numpy()
             err = np.stack([v - d[f"{col}_low"].to_numpy(), d[f"{col}_high"].to_numpy() - v])
-            ax.errorbar(pos + 0.08 * (2 * k - 1), v, yerr=err, fmt="o-", capsize=3,
+            ax.errorbar(pos + 0.08 * (2 * k - len(kinds) + 1), v, yerr=err, fmt="o-", capsize=3,
                         label=label, color=f"C{k}")
         ax.set_xticks(pos, d[x].tolist())
         ax.set_title(str(name), fontsize=10)
@@ -165,7 +184,7 @@ def interval_plot(summary: pd.DataFrame, x: str, panels: str, ylabel: str,
 def mean_ci_table(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
                   precision: int = 3, **kwargs: Any) -> pd.DataFrame:
     """Per group of ``by``: each column's mean over the group's networks (rows) with its 95%
-    bootstrap interval, as text "mean [low, high]"
+    jackknife interval over networks, as text "mean [low, high]"
     (:func:`repsim_utils.inference.stats.mean_over_networks`; a single row is shown without an
     interval)."""
     from repsim_utils.inference.stats import mean_over_networks

@@ -129,11 +129,15 @@ class Report:
         """The recorded verdicts as a DataFrame (claim, statistic, value, CI, outcome...)."""
         import pandas as pd
 
+        from repsim_utils.inference.verdicts import KINDS
+
         return pd.DataFrame([{
-            "claim": v.claim.claim, "statistic": v.claim.statistic,
-            "value": v.estimate.value, "95% CI": f"[{v.estimate.low:.3g}, {v.estimate.high:.3g}]",
-            "baseline": v.baseline.text() if v.baseline else "",
-            "null": v.null.text() if v.null else "", "outcome": v.outcome,
+            "outcome": v.outcome, "kind": KINDS[v.claim.kind], "claim": v.claim.claim,
+            "statistic": v.claim.statistic, "value": v.estimate.value,
+            "95% CI": f"[{v.estimate.low:.3g}, {v.estimate.high:.3g}]",
+            "untrained vs untrained": v.uu.text() if v.uu else "",
+            "trained vs untrained": v.baseline.text() if v.baseline else "",
+            "null": v.null.text() if v.null else "",
             "rule": v.claim.rule.describe()} for v in self.verdicts])
 
     def show_verdicts(self) -> None:

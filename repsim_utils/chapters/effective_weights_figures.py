@@ -34,11 +34,14 @@ def metrics(weff: pd.DataFrame, raw: Mapping[str, float]) -> Figure:
 
 def cross_seed(cross: pd.DataFrame, trend: pd.DataFrame) -> Figure:
     """Similarity of W_eff(x) between networks for the same input: every pair at the end of
-    training with the shuffled-input null (left); pairs of trained networks across training
+    training with the shuffled-input nulls (left); pairs of trained networks across training
     (right)."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    sns.stripplot(cross.melt(id_vars=["kind"], value_vars=["similarity", "similarity_null"]),
-                  x="variable", y="value", hue="kind", dodge=True, ax=axes[0])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    columns = [c for c in ("similarity", "similarity_null_class", "similarity_null")
+               if c in cross]
+    sns.stripplot(cross.melt(id_vars=["kind"], value_vars=columns), x="variable", y="value",
+                  hue="kind", dodge=True, ax=axes[0])
+    axes[0].legend(fontsize=7)
     axes[0].set(xlabel="", ylabel="mean cos(W_a(x), W_b(x))")
     sns.lineplot(trend, x="epoch", y="similarity", marker="o", errorbar=("ci", 95), seed=0,
                  ax=axes[1])

@@ -12,12 +12,14 @@ the kernel at initialisation.
 Curvature has units of 1/length^2 and diverges where the metric is nearly degenerate, so the
 summaries are scale-free or robust: the total absolute curvature (integral of |K| dA over the
 domain, dimensionless), medians, and the share of that integral carried by the top 1% of grid
-points. Each trained network's own initialisation is its baseline. The chapter's claims and
-verdicts are at the end of the module.
+points. Each trained network's own initialisation is the baseline of what training changed;
+the cross-seed comparisons use independent untrained networks at the rich condition's scale
+(:func:`baseline_geometry`). The chapter's claims and verdicts are at the end of the module.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,17 +29,20 @@ import torch
 from repsim_utils.base.progress import track
 from repsim_utils.inference import stats
 from repsim_utils.inference.pairs import (
+    BOTH_UNTRAINED,
+    NULL,
     TRAINED,
-    UNTRAINED,
     identification_credit,
     layer_arrays,
-    trained_matrix,
+    pair_list,
     trained_pairs,
 )
-from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, trained_vs_untrained
+from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, training_verdict
 from repsim_utils.nets.data import GATE_THRESHOLDS, gate_labels
 from repsim_utils.nets.gates import CONDITIONS, Setup, grid  # noqa: F401 (the notebook's)
 from repsim_utils.nets.models import Network
+from repsim_utils.nets.recipes import UNTRAINED_OFFSET
+from repsim_utils.nets.zoo import untrained
 from repsim_utils.science import geometry
 from repsim_utils.science.regime import kernel_alignment, metric_change, weight_change
 
@@ -91,7 +96,8 @@ def summary_numbers(geom: pd.DataFrame, band: float) -> pd.DataFrame:
     """Per layer: mean volume element near / far from the thresholds, the same for the stretch
     the layer adds to the previous one; the total absolute curvature, integral of |K| dA with
     dA = sqrt(det g) dtheta^2 over the grid (dimensionless, so comparable across conditions),
-    the share of it carried by the top 1% of grid points, the median |K| near / far; and the
+    the share of it carried by the top 1% of grid points and by the points near the thresholds
+    (``k_near_share``: where curvature concentrates), the median |K| near / far; and the
     alignment of the top eigenvector with the relevant axis near each threshold (|v . e1| near
     theta_1 = a only, |v . e2| near theta_2 = b only; 1 = aligned). The grid must be regular."""
     rows = []
@@ -112,6 +118,7 @@ def summary_numbers(geom: pd.DataFrame, band: float) -> pd.DataFrame:
                                  / d["relative_stretch"].to_numpy()[~near].mean()),
             "total_abs_k": float(mass.sum()),
             "top1_share": float(top.sum() / mass.sum()) if mass.sum() > 0 else 0.0,
+            "k_near_share": float(mass[near].sum() / mass.sum()) if mass.sum() > 0 else 0.0,
             "median_abs_k_near_far": np.median(absk[near]) / np.median(absk[~near]),
             "align_a": d["top_x"].to_numpy()[near_a & ~near_b].mean(),
             "align_b": np.abs(d["top_y"].to_numpy()[near_b & ~near_a]).mean()})
@@ -185,63 +192,129 @@ def study(setup: Setup, seeds: Sequence[int], theta: torch.Tensor, band: float,
         sums, ignore_index=True)
 
 
-def cross_seed_table(geom: pd.DataFrame, condition: str, seeds: Sequence[int]
-                     ) -> pd.DataFrame:
+#: The condition label of the independent untrained networks at the rich scale.
+BASELINE = "untrained (rich scale)"
+
+
+def baseline_geometry(setup: Setup, seeds: Sequence[int], theta: torch.Tensor) -> pd.DataFrame:
+    """Geometry per grid point of independent untrained networks at the rich condition's
+    initial scale (seed + :data:`UNTRAINED_OFFSET`, never a trained network's own
+    initialisation), condition :data:`BASELINE`: the cross-seed references uu and tu."""
+    layers = tuple(f"act{i}" for i in range(1, setup.depth + 1))
+    recipe = setup.recipe("rich")
+    geoms = []
+    for seed in track(list(seeds), "untrained baselines"):
+        net = copy.deepcopy(untrained(recipe, seed + UNTRAINED_OFFSET)).double().eval()
+        geoms.append(layer_geometry(net, setup, theta, layer_metrics(net, setup, theta, layers))
+                     .assign(condition=BASELINE, seed=seed))
+    return pd.concat(geoms, ignore_index=True)
+
+
+def cross_seed_table(geom: pd.DataFrame, condition: str, seeds: Sequence[int],
+                     base: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Per (layer, pair of networks): how alike two networks' metric fields are on the same
     grid: the correlation of their log volume-element maps and the mean |cos| between their
-    most stretched directions. Pairs: every two seeds of ``condition`` (``t{i}``, ``t{j}``),
-    and each with the untrained network of the same seed (``u{i}``)."""
-    def fields(cond: str, seed: int, layer: str) -> tuple[np.ndarray, np.ndarray]:
-        d = geom[(geom.condition == cond) & (geom.seed == seed) & (geom.layer == layer)]
-        return np.log(d["volume"].to_numpy()), d[["top_x", "top_y"]].to_numpy()
-
+    most stretched directions. Pairs (:func:`~repsim_utils.inference.pairs.pair_list` with the
+    null): every two seeds of ``condition`` (``t{i}``), every two untrained networks of
+    ``base`` (``u{i}``, :func:`baseline_geometry`), each trained one with untrained network i,
+    and trained network i with trained network i + 1 whose grid points are shuffled (``s``)."""
+    both = pd.concat([geom[geom.condition == condition], base], ignore_index=True)
+    n = len(seeds)
     rows = []
     for layer in geom["layer"].unique():
+        fields = {}
         for i, si in enumerate(seeds):
-            va, da = fields(condition, si, layer)
-            partners = [(f"t{j}", TRAINED, fields(condition, sj, layer))
-                        for j, sj in enumerate(seeds) if j > i]
-            partners.append((f"u{i}", UNTRAINED, fields("untrained", si, layer)))
-            for name, kind, (vb, db) in partners:
-                rows.append({"layer": layer, "net_a": f"t{i}", "net_b": name, "kind": kind,
-                             "log_volume_corr": float(np.corrcoef(va, vb)[0, 1]),
-                             "direction_agreement": float(np.abs((da * db).sum(1)).mean())})
+            for prefix, cond in (("t", condition), ("u", BASELINE)):
+                d = both[(both.condition == cond) & (both.seed == si) & (both.layer == layer)]
+                fields[f"{prefix}{i}"] = (np.log(d["volume"].to_numpy()),
+                                          d[["top_x", "top_y"]].to_numpy())
+        for i in range(n):
+            v, d = fields[f"t{i}"]
+            perm = np.random.default_rng(seed + i).permutation(len(v))
+            fields[f"s{i}"] = (v[perm], d[perm])
+        for a, b, kind in pair_list(n, null=True):
+            (va, da), (vb, db) = fields[a], fields[b]
+            rows.append({"layer": layer, "net_a": a, "net_b": b, "kind": kind,
+                         "log_volume_corr": float(np.corrcoef(va, vb)[0, 1]),
+                         "direction_agreement": float(np.abs((da * db).sum(1)).mean())})
     return pd.DataFrame(rows)
 
 
-def layer_identification(geom: pd.DataFrame, condition: str, seeds: Sequence[int]
-                         ) -> pd.DataFrame:
+def layer_identification(geom: pd.DataFrame, condition: str, seeds: Sequence[int],
+                         base: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
     """Layer identification (Kornblith et al. 2019) by the metric fields: for every pair of
     networks of ``condition`` and every layer of one, is the layer of the other whose log
     volume-element map correlates best the corresponding one? Per pair:
-    :func:`~repsim_utils.inference.pairs.identification_credit` (both directions, ties split);
-    chance is 1 / layers."""
+    :func:`~repsim_utils.inference.pairs.identification_credit` (both directions, ties split).
+    Also for every pair of untrained networks of ``base`` and for every trained pair with the
+    second network's grid points shuffled (the same order in every layer: the null of the
+    argmax)."""
     layers = list(geom["layer"].unique())
+    both = geom if base is None else pd.concat([geom, base], ignore_index=True)
 
-    def logvol(seed: int, layer: str) -> np.ndarray:
-        d = geom[(geom.condition == condition) & (geom.seed == seed) & (geom.layer == layer)]
+    def logvol(cond: str, s: int, layer: str) -> np.ndarray:
+        d = both[(both.condition == cond) & (both.seed == s) & (both.layer == layer)]
         return np.log(d["volume"].to_numpy())
+
+    def credit(va: list[np.ndarray], vb: list[np.ndarray]) -> float:
+        corr = np.array([[np.corrcoef(x, y)[0, 1] for y in vb] for x in va])
+        return identification_credit(corr, corr.T)
 
     rows = []
     for i, j in trained_pairs(len(seeds)):
-        corr = np.array([[np.corrcoef(logvol(seeds[i], la), logvol(seeds[j], lb))[0, 1]
-                          for lb in layers] for la in layers])
+        ta = [logvol(condition, seeds[i], la) for la in layers]
+        tb = [logvol(condition, seeds[j], la) for la in layers]
+        perm = np.random.default_rng(seed + j).permutation(len(tb[0]))
         rows.append({"net_a": f"t{i}", "net_b": f"t{j}", "kind": TRAINED,
-                     "accuracy": identification_credit(corr, corr.T)})
+                     "accuracy": credit(ta, tb)})
+        rows.append({"net_a": f"t{i}", "net_b": f"t{j}", "kind": NULL,
+                     "accuracy": credit(ta, [v[perm] for v in tb])})
+        if base is not None:
+            rows.append({"net_a": f"u{i}", "net_b": f"u{j}", "kind": BOTH_UNTRAINED,
+                         "accuracy": credit([logvol(BASELINE, seeds[i], la) for la in layers],
+                                            [logvol(BASELINE, seeds[j], la) for la in layers])})
     return pd.DataFrame(rows)
+
+
+def identification_matrix(ident: pd.DataFrame, kind: str, n: int) -> np.ndarray:
+    """(n, n) layer-identification accuracies of one kind of pair of
+    :func:`layer_identification`."""
+    m = np.full((n, n), np.nan)
+    for a, b, v in ident[ident.kind == kind][["net_a", "net_b", "accuracy"]].itertuples(
+            index=False):
+        m[int(a[1:]), int(b[1:])] = m[int(b[1:]), int(a[1:])] = v
+    if np.isnan(m[~np.eye(n, dtype=bool)]).any():
+        raise ValueError(f"layer identification: some {kind} pairs are missing")
+    return m
+
+
+def identification_sentence(ident: pd.DataFrame, n: int, n_layers: int, **kwargs) -> str:
+    """The layer-identification accuracies of rich pairs, untrained pairs and the shuffled null,
+    each with its 95% interval over networks, as one sentence."""
+    kinds = ((TRAINED, "rich pairs"), (BOTH_UNTRAINED, "untrained pairs"),
+             (NULL, "grid points of one network shuffled"))
+    parts = [f"{name} "
+             f"{stats.over_networks(identification_matrix(ident, k, n), n, True, **kwargs):.3f}"
+             for k, name in kinds if (ident.kind == k).any()]
+    return (f"Layer identification by the log volume-element maps (accuracy over pairs, 95% "
+            f"intervals over networks): {'; '.join(parts)}; one over the number of layers "
+            f"{1 / n_layers:.3f}.")
 
 
 # ---------------------------------------------------------------------------------------------
 # claims and verdicts
 
 PAPER = "brandon2025emergent"
-#: A training-induced change of total absolute curvature by less than 25% is "no contrast".
+#: A ratio (near / far) that differs by less than 25% between two conditions is "no contrast".
 CURVATURE_MARGIN = float(np.log(1.25))
+#: A share of curvature near the thresholds that differs by less than 0.05 is "no contrast".
+SHARE_MARGIN = 0.05
 
 CLAIMS = {c.id: c for c in [
     Claim("lazy_is_lazy", "chizat2019lazy",
           "The lazy condition trains lazily (the precondition of every rich-vs-lazy claim)",
-          "relative weight change |w - w0| / |w0| of the lazy networks", Rule("below", 0.05)),
+          "relative weight change |w - w0| / |w0| of the lazy networks", Rule("below", 0.05),
+          kind="precondition", own_threshold=True),
     Claim("first_layer_discretises", PAPER,
           "The first layer discretises each input feature: its stretch concentrates on the "
           "thresholds",
@@ -249,30 +322,35 @@ CLAIMS = {c.id: c for c in [
           "networks, minus the same at their own initialisation", Rule("above", 0.0)),
     Claim("rich_lazy_curvature", PAPER,
           "Rich and lazy learning give contrasting curvature",
-          "training-induced change of log total absolute curvature (last hidden layer), rich "
-          "minus lazy", Rule("differs", 0.0, CURVATURE_MARGIN)),
+          "share of the total absolute curvature carried by the points near the thresholds "
+          "(last hidden layer, trained networks), rich minus lazy: where curvature "
+          "concentrates, not how much it changed", Rule("differs", 0.0, SHARE_MARGIN),
+          own_threshold=True),
     Claim("rich_lazy_metric", PAPER,
           "Rich and lazy learning give contrasting metric structure",
-          "training-induced change of log volume near / far from the thresholds (last hidden "
-          "layer), rich minus lazy", Rule("differs", 0.0, CURVATURE_MARGIN)),
+          "log volume near / far from the thresholds (last hidden layer, trained networks), "
+          "rich minus lazy: where the metric concentrates, not how much it changed",
+          Rule("differs", 0.0, CURVATURE_MARGIN), own_threshold=True),
     Claim("regime_generalisation", PAPER,
           "The learning regime affects generalisation to unseen inputs",
           "held-out accuracy near the thresholds, rich minus lazy",
-          Rule("differs", 0.0, 0.01)),
+          Rule("differs", 0.0, 0.01), own_threshold=True),
     Claim("noise_flattens_metric", PAPER, "Input noise during training flattens the metric",
           "log volume near / far from the thresholds (last hidden layer), rich + noise minus "
           "rich", Rule("below", 0.0)),
     Claim("noise_reduces_curvature", PAPER, "Input noise during training reduces curvature",
           "log total absolute curvature (last hidden layer), rich + noise minus rich",
           Rule("below", 0.0)),
-    Claim("metric_identifies_layers", "kornblith2019similarity",
-          "The metric fields identify the corresponding layer of another network above chance",
-          "layer-identification accuracy by log volume-element maps, rich networks, minus "
-          "chance", Rule("above", 0.0)),
+    Claim("metric_identifies_layers", "study",
+          "The metric fields identify the corresponding layer of another network (3 or more "
+          "layers)",
+          "layer-identification accuracy by log volume-element maps, rich networks, minus the "
+          "same with one network's grid points shuffled", Rule("above", 0.0)),
     Claim("seeds_agree", "study",
-          "Networks trained from different seeds learn similar metric fields",
-          "correlation of log volume-element maps, rich networks, trained vs trained minus "
-          "trained vs untrained, weakest layer", Rule("above", 0.0)),
+          "Networks trained from different seeds learn more similar metric fields than two "
+          "untrained networks have",
+          "correlation of log volume-element maps, rich networks minus independent untrained "
+          "networks at the rich scale, weakest layer", Rule("above", 0.0)),
 ]}
 
 
@@ -281,8 +359,9 @@ def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
              **kwargs) -> list[Verdict]:
     """The chapter's verdicts (see :data:`CLAIMS`) from the regime table, the per-layer
     summaries (trained and init states), the cross-seed table of the rich condition and its
-    layer identification (``ident``, needed with 2 or more layers). Conditions are paired by
-    seed; intervals resample seeds."""
+    layer identification (``ident``, used with 3 or more layers: with 2, a network's two
+    layers are told apart by chance half the time). Conditions are paired by seed; intervals
+    are over seeds."""
     layers = list(layers)
     first, last = layers[0], layers[-1]
 
@@ -320,14 +399,14 @@ def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
              f"near the thresholds (rich): {align.mean():.2f} (1: aligned). The logic step of "
              f"a later layer has no single-number test here."))
     out.append(CLAIMS["rich_lazy_curvature"].judge(
-        mean(change("rich", "total_abs_k", last) - change("lazy", "total_abs_k", last)),
-        Reference.of("log total |K| dA, rich at initialisation minus lazy at initialisation",
-                     mean(np.log(s("rich", "total_abs_k", last, "init"))
-                          - np.log(s("lazy", "total_abs_k", last, "init"))))))
+        mean(s("rich", "k_near_share", last) - s("lazy", "k_near_share", last)),
+        Reference.of("the same at initialisation",
+                     mean(s("rich", "k_near_share", last, "init")
+                          - s("lazy", "k_near_share", last, "init")))))
     out.append(CLAIMS["rich_lazy_metric"].judge(
-        mean(change("rich", "volume_near_far", last) - change("lazy", "volume_near_far", last)),
-        Reference.of("log volume near / far, rich at initialisation minus lazy at "
-                     "initialisation",
+        mean(np.log(s("rich", "volume_near_far", last))
+             - np.log(s("lazy", "volume_near_far", last))),
+        Reference.of("the same at initialisation",
                      mean(np.log(s("rich", "volume_near_far", last, "init"))
                           - np.log(s("lazy", "volume_near_far", last, "init"))))))
     acc = mean(per_seed(regime, "rich", "near_threshold") - per_seed(regime, "lazy",
@@ -347,11 +426,15 @@ def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
         mean(np.log(s("rich + noise", "total_abs_k", last))
              - np.log(s("rich", "total_abs_k", last))),
         Reference.of("rich: log total |K| dA", mean(np.log(s("rich", "total_abs_k", last))))))
-    if len(layers) >= 2 and ident is not None:
+    if len(layers) >= 3 and ident is not None:
+        acc = {k: identification_matrix(ident, k, n) for k in (TRAINED, BOTH_UNTRAINED, NULL)}
         out.append(CLAIMS["metric_identifies_layers"].judge(
-            stats.over_networks(trained_matrix(ident, "accuracy", n) - 1 / len(layers), n,
-                                True, **kwargs),
-            Reference("chance", 1 / len(layers))))
-    tt, tu = layer_arrays(cross, "log_volume_corr", layers, n)
-    out.append(trained_vs_untrained(CLAIMS["seeds_agree"], tt, tu, n, **kwargs))
+            stats.over_networks(acc[TRAINED] - acc[NULL], n, True, **kwargs),
+            null=Reference.of("accuracy, grid points shuffled",
+                              stats.over_networks(acc[NULL], n, True, **kwargs)),
+            uu=Reference.of("accuracy, untrained vs untrained",
+                            stats.over_networks(acc[BOTH_UNTRAINED], n, True, **kwargs)),
+            extra=(Reference("chance", 1 / len(layers)),)))
+    out.append(training_verdict(CLAIMS["seeds_agree"],
+                                layer_arrays(cross, "log_volume_corr", layers, n), n, **kwargs))
     return out

@@ -23,11 +23,12 @@ from repsim_utils.nets.shapes import CLASSIFIERS, GATE_TASKS
 class Lens:
     """What a chapter answers of the study's question, as the synthesis reads it.
 
-    ``verdict``: the id of the headline verdict ("trained networks are more alike than a
-    trained and an untrained one"); ``table``, ``statistic`` (and ``where``, further column
-    values a row must have): the summary-table rows whose ``effect`` columns are the lens's
-    training effect by layer; ``flip``: the statistic is a distance (lower is more alike), so the
-    effect's sign is turned round. ``per_measure``: the table holds one statistic per measure
+    ``verdict``: the id of the headline verdict ("trained networks are more alike than two
+    untrained ones", :func:`repsim_utils.inference.verdicts.training_verdict`); ``table``,
+    ``statistic`` (and ``where``, further column values a row must have): the summary-table
+    rows whose ``effect_uu`` and ``effect`` columns are the lens's training effects by layer;
+    ``flip``: the statistic is a distance (lower is more alike), so the effect's sign is
+    turned round. ``per_measure``: the table holds one statistic per measure
     (the standard measures), each its own line of effects and its own headline verdict
     ``{measure key}_trained_more_alike``."""
 
@@ -105,7 +106,8 @@ _ALL = (
             [_DEVICE, _DATA, s.Rule("checkpoints <= epochs", s.checkpoints_within_epochs)],
             s.classifier_title("Effective weights"), "Effective weights"),
         f"{_PACKAGE}.effective_weights",
-        Lens("input-output maps (effective weights)", "seeds_converge", "ew_cross_seed_summary",
+        Lens("input-output maps (effective weights)", "trained_more_alike",
+             "ew_cross_seed_summary",
              "similarity", "effective weights: W_eff(x) cosine")),
     Chapter(
         "geometry", "Geometry",

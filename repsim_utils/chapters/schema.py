@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from repsim_utils.nets.shapes import DATASET_LABELS, DATASET_SHAPES
+from repsim_utils.nets.shapes import DATASET_LABELS, DATASET_SHAPES, UNTRAINED_OFFSET
 
 
 class ParameterError(ValueError):
@@ -74,10 +74,13 @@ class Items:
     distinct: bool = False
     max_len: int | None = None
     why: str = ""
+    #: why the lower end of the length is where it is
+    min_why: str = ""
 
     def problem(self, value: Any) -> str | None:
         if len(value) < self.min_len:
-            return f"must have at least {self.min_len} item(s)"
+            return (f"must have at least {self.min_len} item(s)" +
+                    (f" ({self.min_why})" if self.min_why else ""))
         if self.max_len is not None and len(value) > self.max_len:
             return (f"must have at most {self.max_len} items" +
                     (f" ({self.why})" if self.why else ""))
@@ -184,8 +187,12 @@ MAX_WIDTH = Range(1, 4096, why="activations of wider layers take GiBs per networ
                                 "use at most 512")
 MAX_DEPTH = Range(1, 16, why="the chapters compare every layer of every pair")
 MAX_EPOCHS = Range(1, 1000, why="the papers train for at most 160 epochs")
-MAX_SEEDS = Items(Range(0), min_len=2, distinct=True, max_len=50,
-                  why="the pairs grow as seeds squared: 50 seeds are 1,225 pairs per layer")
+MAX_SEEDS = Items(Range(0, UNTRAINED_OFFSET - 1,
+                        why=f"untrained networks use seed + {UNTRAINED_OFFSET}, never a trained "
+                            f"seed"),
+                  min_len=3, distinct=True, max_len=50,
+                  why="the pairs grow as seeds squared: 50 seeds are 1,225 pairs per layer",
+                  min_why="intervals leave one network out, and pairs must remain")
 MAX_SAMPLES = 1_000_000
 MAX_COUNT = Range(0, MAX_SAMPLES, why="larger than any dataset here")
 MAX_LR = Range(0, 10, open_low=True, why="SGD diverges")

@@ -16,15 +16,17 @@ import pandas as pd
 from repsim_utils.base.progress import track
 from repsim_utils.inference import stats
 from repsim_utils.inference.pairs import (
+    BOTH_UNTRAINED,
+    NULL,
     TRAINED,
     Pair,
     identification_credit,
     layer_arrays,
     pair_table,
-    trained_matrix,
+    shuffled_acts,
     trained_pairs,
 )
-from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, trained_vs_untrained
+from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, training_verdict
 from repsim_utils.science import measures as rm
 
 if TYPE_CHECKING:
@@ -63,37 +65,59 @@ def measure_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],
 
 
 def identification_table(acts: Acts, layers: Sequence[str], n: int,
-                         measures: Sequence[str] | None = None) -> pd.DataFrame:
-    """Layer identification (Kornblith et al. 2019): for every pair of trained networks (i, j)
-    and every measure, :func:`~repsim_utils.inference.pairs.identification_credit` of the
-    similarities of each layer of one network to every layer of the other, both directions
-    (an asymmetric measure is computed again with the arguments swapped); chance is
-    1 / layers."""
+                         measures: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
+    """Layer identification (Kornblith et al. 2019): for every pair of trained networks (i, j),
+    every pair of untrained networks and every trained pair with j's samples shuffled (the
+    same order in every layer: the null of the argmax itself), and every measure,
+    :func:`~repsim_utils.inference.pairs.identification_credit` of the similarities of each
+    layer of one network to every layer of the other, both directions (an asymmetric measure
+    is computed again with the arguments swapped). Chance would be 1 / layers, but neither
+    the null nor untrained networks score chance: layers of different widths or resolutions
+    can be told apart without any learning."""
     names = list(MEASURES) if measures is None else list(measures)
+    nets = shuffled_acts(acts, n, seed)
+    jobs = [(f"t{i}", f"t{j}", TRAINED) for i, j in trained_pairs(n)]
+    jobs += [(f"u{i}", f"u{j}", BOTH_UNTRAINED) for i, j in trained_pairs(n)]
+    jobs += [(f"t{i}", f"s{j}", NULL) for i, j in trained_pairs(n)]
     rows = []
-    for i, j in track(trained_pairs(n), "layer identification"):
-        x, y = f"t{i}", f"t{j}"
+    for x, y, kind in track(jobs, "layer identification"):
+        a, b = nets[x], nets[y]
+        ys = {la: b[la] for la in layers}  # a shuffled network is shuffled once per pair
         for m in names:
             measure = MEASURES[m]
-            forth = np.array([[measure(acts[x][la], acts[y][lb]) for lb in layers]
-                              for la in layers])
+            forth = np.array([[measure(a[la], ys[lb]) for lb in layers] for la in layers])
             back = (forth.T if measure.symmetric else
-                    np.array([[measure(acts[y][la], acts[x][lb]) for lb in layers]
-                              for la in layers]))
-            rows.append({"net_a": x, "net_b": y, "kind": TRAINED, "measure": m,
+                    np.array([[measure(ys[la], a[lb]) for lb in layers] for la in layers]))
+            rows.append({"net_a": x, "net_b": y, "kind": kind, "measure": m,
                          "accuracy": identification_credit(forth, back)})
     return pd.DataFrame(rows)
 
 
+def identification_matrices(d: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
+    """{kind: (n, n) accuracies} of one measure's rows of :func:`identification_table`."""
+    out = {}
+    for kind in (TRAINED, BOTH_UNTRAINED, NULL):
+        m = np.full((n, n), np.nan)
+        for a, b, v in d[d.kind == kind][["net_a", "net_b", "accuracy"]].itertuples(index=False):
+            i, j = int(a[1:]), int(b[1:])
+            m[i, j] = m[j, i] = v
+        if np.isnan(m[~np.eye(n, dtype=bool)]).any():
+            raise ValueError(f"identification: some {kind} pairs are missing")
+        out[kind] = m
+    return out
+
+
 def identification_summary(table: pd.DataFrame, n: int, n_layers: int, **kwargs
                            ) -> pd.DataFrame:
-    """Per measure: layer-identification accuracy over pairs of trained networks with its 95%
-    interval over networks, beside chance (1 / layers)."""
+    """Per measure: layer-identification accuracy of trained pairs, of untrained pairs and of
+    the shuffled null, each with its 95% interval over networks, beside chance (1 / layers)."""
     rows = []
     for m, d in table.groupby("measure", sort=False):
-        e = stats.over_networks(trained_matrix(d, "accuracy", n), n, True, **kwargs)
-        rows.append({"measure": m, "accuracy": e.value, "accuracy_low": e.low,
-                     "accuracy_high": e.high, "chance": 1 / n_layers})
+        row = {"measure": m}
+        for kind, name in ((TRAINED, "accuracy"), (BOTH_UNTRAINED, "uu"), (NULL, "null")):
+            e = stats.over_networks(identification_matrices(d, n)[kind], n, True, **kwargs)
+            row |= {name: e.value, f"{name}_low": e.low, f"{name}_high": e.high}
+        rows.append(row | {"chance": 1 / n_layers})
     return pd.DataFrame(rows)
 
 
@@ -102,24 +126,48 @@ def identification_summary(table: pd.DataFrame, n: int, n_layers: int, **kwargs
 
 PAPER = "kornblith2019similarity"
 
+#: Kornblith et al. (2019), Table 2: the measures they tested for layer identification, whether
+#: each identified the corresponding layer, and its accuracy there.
+KORNBLITH_TABLE2 = {
+    "linear CKA": (True, "99.3%"),
+    "CCA (mean rho)": (False, "1.4-10.6%"),
+    "SVCCA": (False, "9.9-15.1%"),
+    "PWCCA": (False, "11.1%"),
+}
+#: "Fails to identify": accuracy at most this far above the shuffled null (the study's margin).
+FAIL_MARGIN = 0.1
+#: Measures whose "trained more alike" verdict another chapter already gives (counted once).
+ELSEWHERE = {"unit matching": "convergent_learning"}
+
 
 def claims(measures: Sequence[str] | None = None) -> dict[str, Claim]:
-    """Two claims per measure: it identifies corresponding layers above chance (Kornblith et
-    al. 2019's test of a measure), and it scores trained networks as more alike than a trained
-    and an untrained one (the study's question)."""
+    """Per measure: its layer identification (a paper claim for the measures Kornblith et al.
+    2019 tested, with their outcome: CKA identifies, the CCA family fails; a study question for
+    the others), and, unless another chapter gives it, whether it scores trained networks as
+    more alike than two untrained ones (the study's question)."""
     out = {}
     for m in (list(MEASURES) if measures is None else measures):
         key = MEASURES[m].key
-        out[f"{key}_identifies_layers"] = Claim(
-            f"{key}_identifies_layers", PAPER,
-            f"{m} identifies the corresponding layer of another network above chance",
-            f"layer-identification accuracy of {m} minus chance, pairs of trained networks",
-            Rule("above", 0.0))
-        out[f"{key}_trained_more_alike"] = Claim(
-            f"{key}_trained_more_alike", "study",
-            f"Under {m}, trained networks are more alike than a trained and an untrained one",
-            f"{m}, trained vs trained minus trained vs untrained, weakest layer",
-            Rule("above", 0.0))
+        stat = (f"layer-identification accuracy of {m}, trained pairs minus the same pairs "
+                f"with one network's samples shuffled")
+        if m in KORNBLITH_TABLE2 and not KORNBLITH_TABLE2[m][0]:
+            out[f"{key}_identifies_layers"] = Claim(
+                f"{key}_identifies_layers", PAPER,
+                f"{m} fails to identify the corresponding layer of another network "
+                f"(Kornblith et al. 2019: {KORNBLITH_TABLE2[m][1]})", stat,
+                Rule("below", FAIL_MARGIN), own_threshold=True)
+        else:
+            paper = m in KORNBLITH_TABLE2
+            out[f"{key}_identifies_layers"] = Claim(
+                f"{key}_identifies_layers", PAPER if paper else "study",
+                f"{m} identifies the corresponding layer of another network"
+                + (f" (Kornblith et al. 2019: {KORNBLITH_TABLE2[m][1]})" if paper else ""),
+                stat, Rule("above", 0.0))
+        if m not in ELSEWHERE:
+            out[f"{key}_trained_more_alike"] = Claim(
+                f"{key}_trained_more_alike", "study",
+                f"Under {m}, trained networks are more alike than two untrained networks",
+                f"{m}, trained pairs minus untrained pairs, weakest layer", Rule("above", 0.0))
     return out
 
 
@@ -132,17 +180,24 @@ def verdicts(table: pd.DataFrame, ident: pd.DataFrame, layers: Sequence[str], n:
     layers = list(layers)
     names = list(MEASURES) if measures is None else list(measures)
     chapter_claims = claims(names)  # measures registered after import have claims too
+
+    def ref(name, values):
+        return Reference.of(name, stats.over_networks(values, n, True, **kwargs))
+
     out = []
     for m in names:
         key = MEASURES[m].key
-        tt_id = trained_matrix(ident[ident.measure == m], "accuracy", n)
+        acc = identification_matrices(ident[ident.measure == m], n)
         out.append(chapter_claims[f"{key}_identifies_layers"].judge(
-            stats.over_networks(tt_id - 1 / len(layers), n, True, **kwargs),
-            Reference("chance", 1 / len(layers))))
-        tt, tu = layer_arrays(table, m, layers, n)
-        out.append(trained_vs_untrained(chapter_claims[f"{key}_trained_more_alike"], tt, tu, n,
-                                        sign=1.0 if MEASURES[m].kind == "similarity" else -1.0,
-                                        **kwargs))
+            stats.over_networks(acc[TRAINED] - acc[NULL], n, True, **kwargs),
+            null=ref("accuracy, samples of one network shuffled", acc[NULL]),
+            uu=ref("accuracy, untrained vs untrained", acc[BOTH_UNTRAINED]),
+            extra=(ref("accuracy, trained vs trained", acc[TRAINED]),
+                   Reference("chance", 1 / len(layers)))))
+        if f"{key}_trained_more_alike" in chapter_claims:
+            out.append(training_verdict(
+                chapter_claims[f"{key}_trained_more_alike"], layer_arrays(table, m, layers, n),
+                n, sign=1.0 if MEASURES[m].kind == "similarity" else -1.0, **kwargs))
     return out
 
 
@@ -159,22 +214,27 @@ def record_identification(report: Any, summary: pd.DataFrame) -> None:
 
 
 def identification_plot(summary: pd.DataFrame, n_layers: int) -> Figure:
-    """Layer-identification accuracy of every measure with its interval, beside chance."""
+    """Layer-identification accuracy of every measure with its interval: trained pairs beside
+    untrained pairs and the shuffled null, and chance."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(summary) + 1.4))
     y = np.arange(len(summary))
-    v = summary["accuracy"].to_numpy()
-    err = np.stack([v - summary["accuracy_low"], summary["accuracy_high"] - v])
-    ax.errorbar(v, y, xerr=err, fmt="o", capsize=3)
+    for k, (name, label, marker) in enumerate((("accuracy", "trained vs trained", "o"),
+                                               ("uu", "untrained vs untrained", "s"),
+                                               ("null", "null (samples shuffled)", "x"))):
+        v = summary[name].to_numpy()
+        err = np.stack([v - summary[f"{name}_low"], summary[f"{name}_high"] - v])
+        ax.errorbar(v, y + (k - 1) * 0.22, xerr=err, fmt=marker, capsize=3, label=label)
     ax.axvline(1 / n_layers, ls="--", color="0.4", label="chance")
-    ax.set(yticks=y, yticklabels=summary["measure"], xlim=(0, 1.05),
+    ax.set(yticks=y, yticklabels=summary["measure"], xlim=(-0.02, 1.05),
            xlabel="layer-identification accuracy")
     ax.invert_yaxis()
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     return fig
 
 
-__all__ = ["CLAIMS", "MEASURES", "MMS_EPS", "claims", "identification_plot",
+__all__ = ["CLAIMS", "ELSEWHERE", "FAIL_MARGIN", "KORNBLITH_TABLE2", "MEASURES", "MMS_EPS",
+           "claims", "identification_matrices", "identification_plot",
            "identification_summary", "identification_table", "measure_table",
            "record_identification", "subsample", "verdicts"]

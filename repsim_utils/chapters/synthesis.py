@@ -3,9 +3,12 @@ glue keys), gather the verdicts and the training effects of every lens, and answ
 question in computed sentences.
 
 The question: do networks trained from different seeds learn the same representation? Each
-lens answers it with one study verdict per run, "trained networks are more alike than a trained
-and an untrained one" (:func:`lens_verdicts`); the standard measures add one such verdict per
-measure. A run that is missing (not run, or failed) is named, never fatal.
+lens answers it with one study verdict per run, "trained networks are more alike than two
+untrained ones" (tt - uu, :func:`lens_verdicts`), shown beside the effect against trained vs
+untrained (tt - tu); the standard measures add one such verdict per measure. Verdicts are
+counted by kind (paper claim, study question, precondition, sanity check): a sanity check is
+true by construction and is never counted as agreement. A run that is missing (not run, or
+failed) is named, never fatal.
 """
 
 from __future__ import annotations
@@ -62,14 +65,19 @@ def load(expected: list[str], folder: Path | None = None
     return found, missing
 
 
+COLUMNS = ["chapter", "run", "id", "kind", "paper", "claim", "outcome", "value", "low", "high",
+           "uu", "null"]
+
+
 def verdict_frame(records: Mapping[str, RunRecord]) -> pd.DataFrame:
-    """Every verdict of every run: chapter, run, id, paper, claim, outcome, value, interval."""
-    rows = [{"chapter": r.chapter, "run": r.run, "id": v["id"], "paper": v["paper"],
-             "claim": v["claim"], "outcome": v["outcome"], "value": v["value"],
-             "low": v["ci"][0], "high": v["ci"][1]}
+    """Every verdict of every run: chapter, run, id, kind, paper, claim, outcome, value,
+    interval, and the values of its uu reference and null (None where it has none)."""
+    rows = [{"chapter": r.chapter, "run": r.run, "id": v["id"], "kind": v["kind"],
+             "paper": v["paper"], "claim": v["claim"], "outcome": v["outcome"],
+             "value": v["value"], "low": v["ci"][0], "high": v["ci"][1],
+             "uu": (v.get("uu") or {}).get("value"), "null": (v.get("null") or {}).get("value")}
             for r in records.values() for v in r.verdicts]
-    return pd.DataFrame(rows, columns=["chapter", "run", "id", "paper", "claim", "outcome",
-                                       "value", "low", "high"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _effects(records: Mapping[str, RunRecord], chapter: str, key: str, statistic: str,
@@ -83,19 +91,25 @@ def _effects(records: Mapping[str, RunRecord], chapter: str, key: str, statistic
             if row.get("statistic") != statistic or any(row.get(k) != v
                                                         for k, v in (where or {}).items()):
                 continue
-            e, lo, hi = row["effect"], row["effect_low"], row["effect_high"]
-            if flip:  # a distance: more alike is lower, so the sign is turned round
-                e, lo, hi = -e, -hi, -lo
-            rows.append({"lens": lens, "run": r.run, "layer": row["layer"], "effect": e,
-                         "low": lo, "high": hi})
+            for col, reference in (("effect_uu", UU), ("effect", TU)):
+                e, lo, hi = row[col], row[f"{col}_low"], row[f"{col}_high"]
+                if flip:  # a distance: more alike is lower, so the sign is turned round
+                    e, lo, hi = -e, -hi, -lo
+                rows.append({"lens": lens, "run": r.run, "layer": row["layer"],
+                             "reference": reference, "effect": e, "low": lo, "high": hi})
     return rows
 
 
+#: The two training effects of every lens, as the page names them.
+UU = "trained pairs minus untrained pairs (tt - uu)"
+TU = "trained pairs minus trained vs untrained (tt - tu)"
+
+
 def effect_frame(records: Mapping[str, RunRecord]) -> pd.DataFrame:
-    """The training effect (trained vs trained minus trained vs untrained, positive = trained
-    networks more alike) of every lens and standard measure, by run and layer, with its 95%
-    interval over networks, from the chapters' published summary tables (which table and
-    statistic: each chapter's :class:`~repsim_utils.chapters.registry.Lens`)."""
+    """The training effects (positive = trained networks more alike) of every lens and
+    standard measure, by run and layer, against both references (:data:`UU`, :data:`TU`),
+    each with its 95% interval over networks, from the chapters' published summary tables
+    (which table and statistic: each chapter's :class:`~repsim_utils.chapters.registry.Lens`)."""
     from repsim_utils.science.measures import MEASURES
 
     rows = []
@@ -111,7 +125,8 @@ def effect_frame(records: Mapping[str, RunRecord]) -> pd.DataFrame:
                     flip = m in MEASURES and MEASURES[m].kind == "distance"
                     rows += _effects({"x": r}, chapter.name, lens.table, m, f"standard: {m}",
                                      flip=flip)
-    return pd.DataFrame(rows, columns=["lens", "run", "layer", "effect", "low", "high"])
+    return pd.DataFrame(rows, columns=["lens", "run", "layer", "reference", "effect", "low",
+                                       "high"])
 
 
 def _count(outcomes: list[str]) -> str:
@@ -120,20 +135,26 @@ def _count(outcomes: list[str]) -> str:
     return ", ".join(parts) if parts else "no verdict"
 
 
+def _interval(value: float, low: float, high: float) -> str:
+    return f"{value:.3g} [{low:.3g}, {high:.3g}]"
+
+
 def answer(verdicts: pd.DataFrame) -> list[str]:
-    """One computed sentence per lens (its study verdict over runs), one for the standard
-    measures, and one over the papers' claims."""
+    """One computed sentence per lens (its study verdict over runs: trained pairs against
+    untrained pairs), one for the standard measures, and one per kind of claim."""
+    from repsim_utils.inference.verdicts import KINDS
+
     lines = []
     for lens, (chapter, vid) in lens_verdicts().items():
         sel = verdicts[(verdicts.chapter == chapter) & (verdicts.id == vid)]
         if sel.empty:
             lines.append(f"**{lens}**: no result (the chapter has not been run).")
             continue
-        per_run = "; ".join(f"{r.run}: {r.outcome}, effect {r.value:.3g} "
-                            f"[{r.low:.3g}, {r.high:.3g}]" for r in sel.itertuples())
-        lines.append(f"**{lens}**: trained networks are more alike than a trained and an "
-                     f"untrained one in {(sel.outcome == 'agrees').sum()} of {len(sel)} runs "
-                     f"({per_run}).")
+        per_run = "; ".join(f"{r.run}: {r.outcome}, tt - uu {_interval(r.value, r.low, r.high)}"
+                            for r in sel.itertuples())
+        lines.append(f"**{lens}**: trained networks are more alike than two untrained ones in "
+                     f"{(sel.outcome == 'agrees').sum()} of {len(sel)} runs and less alike in "
+                     f"{(sel.outcome == 'disagrees').sum()} ({per_run}).")
     per_measure = [c for c in lenses() if c.lens.per_measure]
     for chapter in per_measure:
         std = verdicts[(verdicts.chapter == chapter.name)
@@ -142,15 +163,22 @@ def answer(verdicts: pd.DataFrame) -> list[str]:
                          & verdicts.id.str.endswith("_identifies_layers")]
         if std.empty:
             continue
-        lines.append(f"**{chapter.lens.name}**: trained networks more alike than trained vs "
-                     f"untrained in {(std.outcome == 'agrees').sum()} of {len(std)} "
-                     f"(measure, run) verdicts ({_count(list(std.outcome))}); corresponding "
-                     f"layers identified above chance in {(ident.outcome == 'agrees').sum()} "
-                     f"of {len(ident)} ({_count(list(ident.outcome))}).")
-    papers = verdicts[verdicts.paper != "study"]
-    if not papers.empty:
-        lines.append(f"**the papers' claims**, over all runs: {_count(list(papers.outcome))} "
-                     f"of {len(papers)} verdicts.")
+        lines.append(f"**{chapter.lens.name}**: trained networks more alike than two untrained "
+                     f"ones in {(std.outcome == 'agrees').sum()} of {len(std)} (measure, run) "
+                     f"verdicts ({_count(list(std.outcome))}); layer-identification verdicts "
+                     f"(identifies, or fails as Kornblith et al. 2019 found for the CCA family, "
+                     f"each against the shuffled null): {_count(list(ident.outcome))} of "
+                     f"{len(ident)}.")
+    for kind, name in KINDS.items():
+        sel = verdicts[verdicts.kind == kind]
+        if sel.empty:
+            continue
+        if kind == "sanity":
+            lines.append(f"**{name}s** (true by construction, not counted as agreement): "
+                         f"{len(sel)} verdicts.")
+        else:
+            lines.append(f"**{name}s**, over all runs: {_count(list(sel.outcome))} of "
+                         f"{len(sel)} verdicts.")
     return lines
 
 
@@ -172,7 +200,9 @@ def missing_sentence(missing: list[str]) -> str:
 
 
 def effects_figure(effects: pd.DataFrame) -> Figure:
-    """The training effect of every lens and measure by run and layer, one panel per lens."""
+    """The training effects of every lens and measure by run and layer, one panel per lens:
+    against untrained pairs (tt - uu, filled) and against trained vs untrained (tt - tu,
+    open)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -182,13 +212,21 @@ def effects_figure(effects: pd.DataFrame) -> Figure:
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.9 * nrows), squeeze=False)
     for ax, lens in zip(axes.flat, lens_names, strict=False):
         d = effects[effects.lens == lens]
-        labels = [f"{r}\n{la}" for r, la in zip(d.run, d.layer, strict=True)]
-        y = d["effect"].to_numpy()
-        err = np.stack([y - d["low"].to_numpy(), d["high"].to_numpy() - y])
-        ax.errorbar(np.arange(len(d)), y, yerr=err, fmt="o", capsize=2, ms=3)
+        places = list(dict.fromkeys(zip(d.run, d.layer, strict=True)))
+        for k, (reference, style) in enumerate(((UU, {"fmt": "o"}),
+                                                (TU, {"fmt": "o", "mfc": "white"}))):
+            e = d[d.reference == reference]
+            x = np.array([places.index(p) for p in zip(e.run, e.layer, strict=True)]) + 0.2 * k
+            y = e["effect"].to_numpy()
+            err = np.stack([y - e["low"].to_numpy(), e["high"].to_numpy() - y])
+            ax.errorbar(x, y, yerr=err, capsize=2, ms=3, color=f"C{k}",
+                        label="tt - uu" if reference == UU else "tt - tu", **style)
         ax.axhline(0, color="0.4", lw=0.8)
-        ax.set_xticks(np.arange(len(d)), labels, rotation=90, fontsize=6)
+        ax.set_xticks(np.arange(len(places)), [f"{r}\n{la}" for r, la in places], rotation=90,
+                      fontsize=6)
         ax.set_title(lens, fontsize=9)
+    if lens_names:
+        axes.flat[0].legend(fontsize=7)
     for ax in axes.flat[len(lens_names):]:
         ax.axis("off")
     fig.tight_layout()
@@ -196,14 +234,16 @@ def effects_figure(effects: pd.DataFrame) -> Figure:
 
 
 def claims_grid(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Every claim (rows, by chapter) against every run (columns): "outcome (value)"."""
+    """Every claim (rows, by chapter and kind) against every run (columns): "outcome
+    (value)"."""
     claims = verdicts.assign(cell=[f"{o} ({v:.3g})" for o, v in zip(
         verdicts.outcome, verdicts.value, strict=True)])
-    grid = claims.pivot_table(index=["chapter", "claim"], columns="run", values="cell",
+    grid = claims.pivot_table(index=["chapter", "kind", "claim"], columns="run", values="cell",
                               aggfunc="first", sort=False).fillna("").reset_index()
     grid.columns.name = None
     return grid
 
 
-__all__ = ["OUT_ENV", "answer", "claims_grid", "effect_frame", "effects_figure", "expected_runs",
-           "lens_verdicts", "load", "missing_sentence", "results_dir", "verdict_frame"]
+__all__ = ["COLUMNS", "OUT_ENV", "TU", "UU", "answer", "claims_grid", "effect_frame",
+           "effects_figure", "expected_runs", "lens_verdicts", "load", "missing_sentence",
+           "results_dir", "verdict_frame"]

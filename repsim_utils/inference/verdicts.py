@@ -10,8 +10,17 @@ number exists; :meth:`Claim.judge` turns an :class:`~repsim_utils.inference.stat
 - ``differs from t by more than m``: *agrees* when the interval excludes t, *disagrees* when it
   lies inside [t - m, t + m] (the difference is too small to matter), *inconclusive* otherwise.
 
-Verdicts are stored in the run's JSON results under ``verdicts`` (see ``verdicts.md`` of the
-study) and shown in the chapter as a table and as generated sentences.
+Every claim has a *kind* (:data:`KINDS`), shown on the page and counted apart by the synthesis:
+a **paper claim** (what a paper says), a **study question** (the study's own, e.g. "trained
+networks are more alike than untrained ones"), a **precondition** (what other verdicts need,
+e.g. the lazy network is lazy) or a **sanity check** (true by construction: shown, never counted
+as agreement with a paper).
+
+Every cross-seed verdict carries its references: untrained vs untrained (``uu``, the
+architecture's prior), trained vs untrained (``baseline``) and, where one exists, a null that
+destroys the correspondence the statistic measures. Verdicts are stored in the run's JSON
+results under ``verdicts`` (see ``verdicts.md`` of the study) and shown in the chapter as a
+table and as generated sentences.
 """
 
 from __future__ import annotations
@@ -24,9 +33,14 @@ from typing import Any, Literal
 import numpy as np
 
 from repsim_utils.inference import stats
+from repsim_utils.inference.pairs import Sides
 from repsim_utils.inference.stats import Estimate
 
 OUTCOMES = ("agrees", "disagrees", "inconclusive")
+
+#: The kinds of claim, and their names on the page.
+KINDS = {"paper": "paper claim", "study": "study question", "precondition": "precondition",
+         "sanity": "sanity check"}
 
 
 @dataclass(frozen=True)
@@ -90,17 +104,35 @@ class Reference:
 
 @dataclass(frozen=True)
 class Claim:
-    """A paper's claim as the study tests it: the statistic and the rule, fixed in advance."""
+    """A claim as the study tests it: the statistic and the rule, fixed in advance, and its
+    kind (:data:`KINDS`; default: a paper claim, or a study question when ``paper`` is
+    "study")."""
 
     id: str
     paper: str
     claim: str
     statistic: str
     rule: Rule
+    kind: str = ""
+    #: True when the rule's threshold (or margin) is the study's choice, not the paper's
+    #: number: the verdict then also reports its outcome at half and at double of it.
+    own_threshold: bool = False
+
+    def __post_init__(self) -> None:
+        if self.own_threshold and self.rule.threshold == 0 and self.rule.margin == 0:
+            raise ValueError(f"claim {self.id!r}: a threshold of 0 has no half or double")
+        if not self.kind:
+            object.__setattr__(self, "kind", "study" if self.paper == "study" else "paper")
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind must be one of {list(KINDS)}, got "
+                             f"{self.kind!r}")
+        if self.kind == "paper" and self.paper == "study":
+            raise ValueError(f"claim {self.id!r}: a paper claim names its paper")
 
     def judge(self, estimate: Estimate, baseline: Reference | None = None,
-              null: Reference | None = None, note: str = "") -> Verdict:
-        return Verdict(self, estimate, baseline, null, note)
+              null: Reference | None = None, note: str = "", uu: Reference | None = None,
+              extra: tuple[Reference, ...] = ()) -> Verdict:
+        return Verdict(self, estimate, baseline, null, note, uu, tuple(extra))
 
 
 @dataclass(frozen=True)
@@ -112,52 +144,92 @@ class Verdict:
     baseline: Reference | None = None
     null: Reference | None = None
     note: str = ""
+    uu: Reference | None = None
+    extra: tuple[Reference, ...] = ()
     outcome: str = field(init=False)
 
     def __post_init__(self) -> None:
-        for ref in (self.baseline, self.null):
-            if ref is not None and not math.isfinite(ref.value):
+        for ref in self.references():
+            if not math.isfinite(ref.value):
                 raise ValueError(f"{self.claim.id}: reference {ref.name!r} is not finite")
         object.__setattr__(self, "outcome",
                            self.claim.rule.outcome(self.estimate.low, self.estimate.high))
 
+    def sensitivity(self) -> dict[str, str] | None:
+        """Outcomes at half and double the threshold, for a study-chosen threshold (else
+        None)."""
+        if not self.claim.own_threshold:
+            return None
+        r, e = self.claim.rule, self.estimate
+        return {f"{factor:g}x": Rule(r.kind, r.threshold * factor, r.margin * factor).outcome(
+            e.low, e.high) for factor in (0.5, 2.0)}
+
+    def references(self) -> list[Reference]:
+        """Every reference beside the estimate: uu, trained vs untrained, null, then others."""
+        return [r for r in (self.uu, self.baseline, self.null, *self.extra) if r is not None]
+
     def as_dict(self) -> dict[str, Any]:
         c = self.claim
-        return {"id": c.id, "paper": c.paper, "claim": c.claim, "statistic": c.statistic,
-                "value": self.estimate.value, "ci": list(self.estimate.ci),
+        return {"id": c.id, "paper": c.paper, "kind": c.kind, "claim": c.claim,
+                "statistic": c.statistic, "value": self.estimate.value,
+                "ci": list(self.estimate.ci),
+                "uu": self.uu.as_dict() if self.uu else None,
                 "baseline": self.baseline.as_dict() if self.baseline else None,
                 "null": self.null.as_dict() if self.null else None,
-                "outcome": self.outcome, "rule": c.rule.describe(), "note": self.note}
+                "references": [r.as_dict() for r in self.extra],
+                "outcome": self.outcome, "rule": c.rule.describe(),
+                "sensitivity": self.sensitivity(), "note": self.note}
 
     def sentence(self) -> str:
         """One generated sentence: the claim, the outcome, the number and its references."""
         e = self.estimate
-        refs = "; ".join(r.text() for r in (self.baseline, self.null) if r is not None)
-        text = (f"*{self.claim.claim}* — **{self.outcome}**: {self.claim.statistic} = "
+        refs = "; ".join(r.text() for r in self.references())
+        text = (f"{KINDS[self.claim.kind].capitalize()}: *{self.claim.claim}* — "
+                f"**{self.outcome}**: {self.claim.statistic} = "
                 f"{e.value:.3g} (95% CI {e.low:.3g} to {e.high:.3g}; rule: "
                 f"{self.claim.rule.describe()}).")
         if refs:
             text += f" Beside it, {refs}."
+        if (sens := self.sensitivity()) is not None:
+            text += (" The threshold is the study's: at half of it the outcome is "
+                     f"{sens['0.5x']}, at double {sens['2x']}.")
+        if self.claim.kind == "sanity":
+            text += " True by construction: shown, not counted as agreement."
         if self.note:
             text += f" {self.note}"
         return text
 
 
-def trained_vs_untrained(claim: Claim, tt: np.ndarray, tu: np.ndarray, n: int, *,
-                         reduce: Callable[[np.ndarray], np.ndarray] = stats.weakest,
-                         sign: float = 1.0,
-                         reference: str = "trained vs untrained (weakest layer)",
-                         reference_reduce: Callable[[np.ndarray], np.ndarray] | None = None,
-                         note: str = "", **kwargs: Any) -> Verdict:
-    """Every lens's headline verdict, "trained networks are more alike than a trained and an
-    untrained one": ``claim`` judged on the training effect sign * (mean tt - mean tu), reduced
-    over layers by ``reduce`` (the weakest layer) inside every resample of networks, beside the
-    trained-vs-untrained values as the reference (reduced by ``reference_reduce``, default
-    ``reduce``). ``tt`` (layers, n, n), ``tu`` (layers, n) from
-    :func:`repsim_utils.inference.pairs.layer_arrays`; ``sign=-1`` for a distance."""
-    effect = stats.effect_over_networks(tt, tu, n, reduce, sign=sign, **kwargs)
-    baseline = stats.over_networks(tu, n, False, reference_reduce or reduce, **kwargs)
-    return claim.judge(effect, Reference.of(reference, baseline), note=note)
+def training_verdict(claim: Claim, sides: Sides, n: int, *,
+                     reduce: Callable[[np.ndarray], np.ndarray] = stats.weakest,
+                     sign: float = 1.0, where: str = "weakest layer",
+                     reference_reduce: Callable[[np.ndarray], np.ndarray] | None = None,
+                     null: Reference | None = None, note: str = "", **kwargs: Any) -> Verdict:
+    """Every lens's headline verdict, "trained networks are more alike than two untrained
+    ones": ``claim`` judged on sign * (mean tt - mean uu), reduced over layers by ``reduce``
+    (the weakest layer) on the same networks, beside the untrained pairs (uu), trained vs
+    untrained (tu), the trained pairs, the effect tt - tu (all reduced the same way, or by
+    ``reference_reduce``) and the null: ``null``, or else the null pairs of ``sides``.
+    ``sides`` (tt (layers, n, n), tu (layers, n), uu (layers, n, n)) from
+    :func:`repsim_utils.inference.pairs.layer_arrays`; ``sign=-1`` for a distance. One
+    function for every lens, so the lenses cannot drift apart."""
+    tt, tu, uu = sides
+    ref_reduce = reference_reduce or reduce
+    if null is None and sides.null is not None:
+        null = Reference.of(f"null: samples of one network shuffled ({where})",
+                            stats.over_networks(sides.null, n, False, ref_reduce, **kwargs))
+    effect = stats.effect_over_networks(tt, uu, n, reduce, sign=sign, pairs=True, **kwargs)
+    effect_tu = stats.effect_over_networks(tt, tu, n, reduce, sign=sign, **kwargs)
+    return claim.judge(
+        effect,
+        baseline=Reference.of(f"trained vs untrained ({where})",
+                              stats.over_networks(tu, n, False, ref_reduce, **kwargs)),
+        uu=Reference.of(f"untrained vs untrained ({where})",
+                        stats.over_networks(uu, n, True, ref_reduce, **kwargs)),
+        null=null, note=note,
+        extra=(Reference.of(f"trained vs trained ({where})",
+                            stats.over_networks(tt, n, True, ref_reduce, **kwargs)),
+               Reference.of("effect against trained vs untrained (tt - tu)", effect_tu)))
 
 
-__all__ = ["trained_vs_untrained", "OUTCOMES", "Claim", "Reference", "Rule", "Verdict"]
+__all__ = ["KINDS", "OUTCOMES", "Claim", "Reference", "Rule", "Verdict", "training_verdict"]

@@ -13,13 +13,11 @@ import torch
 from repsim_utils.nets.activations import activations
 from repsim_utils.nets.data import Dataset, load
 from repsim_utils.nets.models import ConvSpec, MLPSpec, Network
+from repsim_utils.nets.shapes import UNTRAINED_OFFSET
 from repsim_utils.nets.training import TrainSpec
 from repsim_utils.nets.zoo import Recipe, Trained, trained, untrained
 
 ARCHS = ("mlp", "conv")
-
-#: Untrained baselines use seed + UNTRAINED_OFFSET, so they never coincide with a trained seed.
-UNTRAINED_OFFSET = 1000
 
 
 def classifier(dataset: str, arch: str = "mlp", width: int = 64, depth: int = 3,
@@ -142,5 +140,6 @@ def classifier_networks(params: Mapping[str, Any], max_rows: int | None = None) 
     return Networks(trained_nets, untrained_nets, x, y, layers, acts)
 
 
-__all__ = ["MIN_ACCURACY", "AccuracyFloorError", "Networks", "check_accuracy", "classifier",
+__all__ = ["MIN_ACCURACY", "UNTRAINED_OFFSET", "AccuracyFloorError", "Networks", "check_accuracy",
+           "classifier",
            "classifier_networks", "layer_activations", "load", "networks", "probe_inputs"]

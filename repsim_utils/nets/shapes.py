@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Untrained networks use seed + UNTRAINED_OFFSET, so they never coincide with a trained seed
+#: (the parameter checks keep trained seeds below it).
+UNTRAINED_OFFSET = 1000
+
 EMBEDDED = ("digits", "mnist1d", "mnist5k")
 GATES = ("xor", "and", "or")
 MANIFOLDS = ("square", "torus")

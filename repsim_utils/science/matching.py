@@ -286,7 +286,10 @@ class SparsePrediction:
     ``alphas[k]``; ``nonzero[k]``: mean number of non-zero weights per predicted unit;
     ``weights[k]``: (units_b_alive, units_a) coefficients (standardised units, a copy per
     penalty); ``targets``: indices of the predicted (alive) units; ``dense_error``: the same
-    error for the unpenalised least-squares map (the reference a sparse map is compared with).
+    error for the unpenalised least-squares map (the reference a sparse map is compared with);
+    ``excluded``: alive units of B left out because they are active (non-zero) on fewer than
+    ``min_active`` of the rows of either half: their held-out variance is so small that one
+    such unit's normalised error (330 was seen) would dominate the mean.
     """
 
     alphas: np.ndarray
@@ -295,6 +298,7 @@ class SparsePrediction:
     weights: list[np.ndarray]
     targets: np.ndarray
     dense_error: float
+    excluded: int = 0
 
     def sparsest_within(self, tolerance: float) -> int:
         """Index of the largest penalty whose error is within ``tolerance`` (absolute, in units
@@ -316,7 +320,8 @@ def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def sparse_prediction(a: np.ndarray, b: np.ndarray, alphas: Sequence[float],
                       seed: int = 0, max_iter: int = 5000, tol: float = 1e-7,
-                      n_targets: int | None = None) -> SparsePrediction:
+                      n_targets: int | None = None, min_active: float = 0.05
+                      ) -> SparsePrediction:
     """Predict each unit of ``b`` from all units of ``a`` (Li et al. 2016, few-to-one).
 
     scikit-learn's ``Lasso`` with intercept, objective (1 / 2n) ||y - X w - c||^2 +
@@ -326,7 +331,10 @@ def sparse_prediction(a: np.ndarray, b: np.ndarray, alphas: Sequence[float],
     least-squares map. ``tol`` is scikit-learn's duality-gap tolerance (relative to ||y||^2):
     at its default of 1e-4 a warm start from the previous penalty often already passes it, and
     the smaller penalty would silently keep the previous map. ``n_targets`` predicts only that
-    many alive units of ``b``, drawn with ``seed`` (the error is a mean over units).
+    many alive units of ``b``, drawn with ``seed`` (the error is a mean over units). Targets
+    active (non-zero) on fewer than ``min_active`` of the rows of either half are excluded and
+    counted (:attr:`SparsePrediction.excluded`): a nearly silent unit's held-out variance is
+    tiny and its normalised error would dominate the mean.
     """
     import warnings
 
@@ -341,6 +349,14 @@ def sparse_prediction(a: np.ndarray, b: np.ndarray, alphas: Sequence[float],
     fit, test = _halves(len(a), seed)
     targets = np.setdiff1d(np.arange(b.shape[1]), dead_units(b[test]))
     targets = np.setdiff1d(targets, dead_units(b[fit]))
+    if not 0 <= min_active < 1:
+        raise ValueError(f"min_active must lie in [0, 1), got {min_active}")
+    active = np.minimum((b[fit] != 0).mean(0), (b[test] != 0).mean(0))
+    quiet = targets[active[targets] < min_active]
+    targets = np.setdiff1d(targets, quiet)
+    if not len(targets):
+        raise ValueError(f"no unit of b is active on at least {min_active:g} of both halves' "
+                         f"rows: nothing to predict")
     if n_targets is not None and n_targets < len(targets):
         targets = np.sort(np.random.default_rng(seed).choice(targets, n_targets, replace=False))
     xs, ys = StandardScaler().fit(a[fit]), StandardScaler().fit(b[fit][:, targets])
@@ -368,7 +384,7 @@ def sparse_prediction(a: np.ndarray, b: np.ndarray, alphas: Sequence[float],
         nonzero.append(float(np.mean((coef != 0).sum(1))))
         weights.append(coef)
     return SparsePrediction(descending[::-1], np.array(errors[::-1]), np.array(nonzero[::-1]),
-                            weights[::-1], targets, dense_error)
+                            weights[::-1], targets, dense_error, len(quiet))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,9 +412,41 @@ def cluster_units(corr: np.ndarray, n_clusters: int, method: str = "spectral",
     raise ValueError(f"method must be 'spectral' or 'agglomerative', got {method!r}")
 
 
-def shared_cluster_fraction(labels: np.ndarray, n_a: int) -> float:
-    """Share of clusters holding units of both networks; units 0..n_a-1 belong to network A."""
+def shared_cluster_fraction(labels: np.ndarray, n_a: int, min_each: int = 1) -> float:
+    """Share of clusters holding at least ``min_each`` units of each network; units
+    0..n_a-1 belong to network A."""
     labels = np.asarray(labels)
     ids = np.unique(labels)
-    shared = [np.any(labels[:n_a] == c) and np.any(labels[n_a:] == c) for c in ids]
+    shared = [np.sum(labels[:n_a] == c) >= min_each and np.sum(labels[n_a:] == c) >= min_each
+              for c in ids]
     return float(np.mean(shared))
+
+
+def many_to_many_share(labels: np.ndarray, n_a: int) -> float:
+    """Share of all units that lie in balanced many-to-many groups (Li et al. 2016): over the
+    clusters holding at least two units of each network, sum 2 min(n_A, n_B), divided by the
+    number of units. A cluster of one unit of each network (a one-to-one match) counts 0, a
+    cluster of one network's units only counts 0, and the statistic reaches 1 only when every
+    cluster holds as many units of A as of B; units 0..n_a-1 belong to network A."""
+    labels = np.asarray(labels)
+    total = 0
+    for c in np.unique(labels):
+        k_a, k_b = int(np.sum(labels[:n_a] == c)), int(np.sum(labels[n_a:] == c))
+        if k_a >= 2 and k_b >= 2:
+            total += 2 * min(k_a, k_b)
+    return total / len(labels)
+
+
+def reliable_units(best: np.ndarray, null_q95: np.ndarray) -> tuple[float, float]:
+    """Units of one network learnt by every other network (Li et al. 2016: "some features are
+    learned reliably in multiple networks, others are not").
+
+    ``best`` (others, units): each unit's semi-matched (best) correlation in every other
+    network; ``null_q95`` (others,): the 95th percentile of the same best correlations with
+    that other network's samples shuffled. A unit is *reliable* when its best match exceeds the
+    null's percentile in every other network, *unmatched* when it exceeds it in none; dead units
+    (NaN) are neither reliable nor matched. Returns (share reliable, share unmatched) over all
+    units."""
+    best = np.asarray(best, dtype=np.float64)
+    above = np.nan_to_num(best, nan=-np.inf) > np.asarray(null_q95, np.float64)[:, None]
+    return float(above.all(0).mean()), float((~above).all(0).mean())
