@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repsim_utils.chapters import convergent_learning, effective_weights, subspace_match
+from repsim_utils.chapters import (
+    convergent_learning,
+    effective_weights,
+    standard_measures,
+    subspace_match,
+)
 from repsim_utils.chapters import geometry as geometry_study
 from repsim_utils.inference import pairs
 
@@ -229,3 +234,29 @@ def test_geometry_verdicts_on_planted_cases():
     for claim in ("rich_lazy_curvature", "noise_reduces_curvature", "noise_flattens_metric",
                   "metric_identifies_layers"):
         assert noisy[claim] == "inconclusive", (claim, noisy)
+
+
+def identification_case(trained, untrained, null, measures=("linear CKA", "PWCCA"), n=N):
+    rows = [{"net_a": f"{p}{i}", "net_b": f"{q}{j}", "kind": kind, "measure": m,
+             "accuracy": value + 0.02 * ((i + j) % 3 - 1) * (0 < value < 1)}
+            for m in measures for i, j in pairs.trained_pairs(n)
+            for p, q, kind, value in (("t", "t", pairs.TRAINED, trained),
+                                      ("u", "u", pairs.BOTH_UNTRAINED, untrained),
+                                      ("t", "s", pairs.NULL, null))]
+    table = planted({m: tt(0.5, 0.4) for m in measures}, n=n)
+    return {v.claim.id: v for v in standard_measures.verdicts(
+        table, pd.DataFrame(rows), LAYERS, n, list(measures))
+        if v.claim.id.endswith("identifies_layers")}
+
+
+def test_layer_identification_is_judged_against_the_null_and_untrained_pairs():
+    found = identification_case(0.9, 0.35, 0.3)
+    assert found["linear_cka_identifies_layers"].outcome == "agrees"  # as Kornblith et al.
+    assert found["pwcca_identifies_layers"].outcome == "disagrees"  # they found PWCCA fails
+    assert {v.claim.kind for v in found.values()} == {"paper"}
+    alike = identification_case(0.36, 0.35, 0.3)
+    assert alike["pwcca_identifies_layers"].outcome == "agrees"
+    # untrained networks identify every layer: the test cannot fail, so it is no paper claim
+    shapes = identification_case(1.0, 1.0, 0.0)
+    assert {v.claim.kind for v in shapes.values()} == {"sanity"}
+    assert all(v.estimate.value == 0 for v in shapes.values())
