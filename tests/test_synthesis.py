@@ -36,7 +36,7 @@ def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(t
     assert any("subspaces" in line and "no result" in line for line in lines)
     assert "than two untrained ones" in units
     std = next(line for line in lines if line.startswith("**standard"))
-    assert "1 of 1 (measure, run)" in std and "null): 1 agrees of 1." in std
+    assert "1 of 1 (measure, run)" in std and "every layer): 1 agrees of 1." in std
     # every kind counted apart; a sanity check is never counted as agreement with a paper
     papers = next(line for line in lines if line.startswith("**paper claims"))
     assert "1 agrees, 1 disagrees of 2 verdicts" in papers

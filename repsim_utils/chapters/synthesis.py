@@ -167,8 +167,10 @@ def answer(verdicts: pd.DataFrame) -> list[str]:
                      f"ones in {(std.outcome == 'agrees').sum()} of {len(std)} (measure, run) "
                      f"verdicts ({_count(list(std.outcome))}); layer-identification verdicts "
                      f"(identifies, or fails as Kornblith et al. 2019 found for the CCA family, "
-                     f"each against the shuffled null): {_count(list(ident.outcome))} of "
-                     f"{len(ident)}.")
+                     f"each against the larger of the shuffled null and untrained pairs; "
+                     f"sanity checks where untrained pairs identify every layer): "
+                     f"{_count(list(ident[ident.kind != 'sanity'].outcome))} of "
+                     f"{int((ident.kind != 'sanity').sum())}.")
     for kind, name in KINDS.items():
         sel = verdicts[verdicts.kind == kind]
         if sel.empty:
