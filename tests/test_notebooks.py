@@ -76,7 +76,7 @@ def test_every_chapter_runs_without_errors_and_writes_results(smoke_outputs):
         assert saved["results"], f"{name} recorded no results"
         assert saved["profile"] == "smoke" and saved["parameters"]
         claims = set(REGISTRY[name.split("__")[0]].claims)  # none: the synthesis gathers
-        if saved["parameters"].get("depth", 3) < 3:  # metric fields identify 3+ layers only
+        if saved["resolved_parameters"].get("depth", 3) < 3:  # identification needs 3 layers
             claims.discard("metric_identifies_layers")
         got = {v["id"] for v in saved["verdicts"]}
         assert got == claims, f"{name}: verdicts {sorted(got)}, claims {sorted(claims)}"
