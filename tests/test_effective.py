@@ -152,6 +152,22 @@ def test_class_measures_agree_with_slow_formulas_and_see_no_structure_in_noise()
         cs.silhouette(z, np.zeros(40))
 
 
+def test_label_null_sees_no_class_structure_where_the_classes_are_clear():
+    from repsim_utils.chapters import effective_weights
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 30)
+    clear = np.eye(4)[labels] * 5 + rng.normal(size=(120, 4))  # four tight classes
+    flat = {("net", 0): rng.normal(size=(120, 4)), ("net", 9): clear}
+    null = effective_weights.label_null_table(flat, ["net"], torch.tensor(clear), labels)
+    assert list(null.state) == ["raw", "init", "final"]
+    assert cs.silhouette(clear, labels) > 0.5  # the real labels see the classes
+    assert (null.silhouette.abs() < 0.15).all(), null  # random groups: near 0, often below
+    np.testing.assert_allclose(null.distance_ratio, 1.0, atol=0.05)
+    with pytest.raises(ValueError, match="no effective weights"):
+        effective_weights.label_null_table(flat, ["other"], torch.tensor(clear), labels)
+
+
 def test_probe_set_is_class_balanced_and_templates_pick_each_class_row():
     from repsim_utils.chapters import effective_weights
     from repsim_utils.nets import data

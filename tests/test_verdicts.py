@@ -30,9 +30,10 @@ def offsets_for(n_networks, noise, rng, shape=(), phase=0):
     return rng.normal(0, noise, shape + (n_networks,))
 
 
-def planted(columns, n=N, layers=LAYERS, noise=0.01, seed=0):
+def planted(columns, n=N, layers=LAYERS, noise=0.01, seed=0, null=False):
     """A pair table: columns maps a name to f(layer_index, kind) -> mean value; each network
-    adds its own offset (see :func:`offsets_for`) to every pair it is in."""
+    adds its own offset (see :func:`offsets_for`) to every pair it is in. ``null`` adds the
+    null pairs (a shuffled network ``s{i}`` takes the offsets of ``t{i}``)."""
     rng = np.random.default_rng(seed)
     # untrained networks (indices n..2n-1) get the mirrored pattern of a planted zero effect,
     # so that tt - uu does not cancel network by network
@@ -42,7 +43,7 @@ def planted(columns, n=N, layers=LAYERS, noise=0.01, seed=0):
                for c, name in enumerate(columns)}
     rows = []
     for li, layer in enumerate(layers):
-        for a, b, kind in pairs.pair_list(n):
+        for a, b, kind in pairs.pair_list(n, null=null):
             ia = int(a[1:]) + (n if a[0] == "u" else 0)
             ib = int(b[1:]) + (n if b[0] == "u" else 0)
             row = {"layer": layer, "net_a": a, "net_b": b, "kind": kind}
@@ -78,9 +79,9 @@ def outcomes(verdicts):
     return {v.claim.id: v.outcome for v in verdicts}
 
 
-def convergent_case(sign, noise, layers=LAYERS):
+def convergent_case(sign, noise, layers=LAYERS, null=False):
     s = sign
-    kw = {"noise": noise, "layers": layers}
+    kw = {"noise": noise, "layers": layers, "null": null}
     matches = planted({
         "semi": lambda li, k: 0.6 + s * (0.3 - 0.1 * li) if k == pairs.TRAINED else 0.6,
         "semi_q10": tt(0.2, 0.2), "semi_q90": tt(0.7, 0.7)}, **kw)
@@ -92,7 +93,8 @@ def convergent_case(sign, noise, layers=LAYERS):
     mi = planted({"mi_top_overlap": tt(0.75 + s * 0.2, 0.5),
                   "mi_top_overlap_null": tt(0.1, 0.1)}, **kw)
     reliable = groups({"reliable": lambda li, trained: 0.5 + trained * s * 0.2,
-                       "unmatched": lambda li, trained: 0.1}, **kw)
+                       "unmatched": lambda li, trained: 0.1,
+                       "reliable_null": lambda li, trained: 0.0}, noise=noise, layers=layers)
     return convergent_learning.verdicts(matches, sparse, clusters, mi, reliable, layers, N)
 
 
@@ -110,15 +112,15 @@ def test_convergent_verdicts_on_planted_cases():
         assert noisy[claim] == "inconclusive", (claim, noisy)
 
 
-def subspace_case(sign, noise, layers=LAYERS):
+def subspace_case(sign, noise, layers=LAYERS, null=False):
     s = sign
     rows = []
-    grid = {0.15: 0.1, 0.5: 0.1 + s * 0.6}
+    grid = {0.15: 0.1, 0.5: 0.1 + s * 0.6, subspace_match.SIMPLE_EPS: 0.8}
     for eps, level in grid.items():
         t = planted({"mms": tt(level, level - s * 0.1),
                      "eps50": lambda li, k: 0.5 + s * (0.1 + 0.1 * (li == 1))
                      if k == pairs.TRAINED else 0.5 + s * 0.3}, noise=noise, seed=1,
-                    layers=layers)
+                    layers=layers, null=null)
         rows.append(t.assign(eps=eps, variant=subspace_match.RAW))
     curves = pd.concat(rows, ignore_index=True)
     simple = planted({"fraction": tt(0.1 - s * 0.08, 0.1)}, noise=noise, seed=2, layers=layers)
@@ -136,6 +138,14 @@ def test_subspace_verdicts_on_planted_cases():
     assert "ends_match_more" not in one  # needs a middle layer
     assert {one[c] for c in ("small_match_at_moderate_eps", "trained_match_more",
                              "simple_matches_small")} == {"inconclusive"}
+
+
+@pytest.mark.parametrize("case", [convergent_case, subspace_case])
+def test_every_cross_seed_verdict_carries_untrained_pairs_and_a_null(case):
+    # with null pairs in the tables, no verdict of trained pairs is left without its null
+    for v in case(+1, 0.005, null=True):
+        record = v.as_dict()
+        assert record["uu"] is not None and record["null"] is not None, record
 
 
 def test_subspace_verdicts_need_the_claims_eps_values():
@@ -160,7 +170,12 @@ def effective_case(sign, noise, seed=0):
     raw = {"distance_ratio": 0.9, "silhouette": 0.15 - (s < 0) * 0.05 + (s > 0) * 0.0}
     cross = planted({"similarity": tt(0.5 + s * 0.2, 0.5), "similarity_null_class": tt(0.5, 0.5),
                      "similarity_null": tt(0.1, 0.1)}, layers=["output"], noise=noise)
-    return effective_weights.verdicts(pd.DataFrame(rows), raw, cross, N)
+    label_null = pd.DataFrame(
+        [{"net": -1, "state": "raw", "cos_intra_centred": 0.0, "distance_ratio": 1.0,
+          "silhouette": 0.0}]
+        + [{"net": i, "state": state, "cos_intra_centred": 0.0, "distance_ratio": 1.0,
+            "silhouette": 0.0} for i in range(N) for state in ("init", "final")])
+    return effective_weights.verdicts(pd.DataFrame(rows), raw, cross, N, label_null)
 
 
 def test_effective_verdicts_on_planted_cases():
@@ -171,6 +186,8 @@ def test_effective_verdicts_on_planted_cases():
     assert set(disagree.values()) == {"disagrees"}, disagree
     noisy = outcomes(effective_case(0, -0.3))
     assert {noisy[c] for c in ("same_class_converge", "classes_diverge")} == {"inconclusive"}
+    # every claim carries a null: labels shuffled for the per-network ones
+    assert all(v.null is not None for v in effective_case(+1, 0.005))
 
 
 def geometry_case(sign, noise, seed=0):
@@ -257,6 +274,12 @@ def test_layer_identification_is_judged_against_the_null_and_untrained_pairs():
     alike = identification_case(0.36, 0.35, 0.3)
     assert alike["pwcca_identifies_layers"].outcome == "agrees"
     # untrained networks identify every layer: the test cannot fail, so it is no paper claim
+    # the larger reference decides: untrained pairs above the null make CKA's claim fail
+    prior = identification_case(0.6, 0.7, 0.3)
+    assert prior["linear_cka_identifies_layers"].outcome == "disagrees"
     shapes = identification_case(1.0, 1.0, 0.0)
     assert {v.claim.kind for v in shapes.values()} == {"sanity"}
     assert all(v.estimate.value == 0 for v in shapes.values())
+    # no zero-width "agrees": the outcome says the claim cannot be decided here
+    assert {v.outcome for v in shapes.values()} == {"not testable"}
+    assert all(v.as_dict()["untestable"] and v.sensitivity() is None for v in shapes.values())

@@ -27,6 +27,7 @@ from repsim_utils.inference.pairs import (
     pair_list,
     pair_table,
     summarise,
+    trained_pairs,
 )
 from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, training_verdict
 from repsim_utils.nets.recipes import Networks
@@ -127,24 +128,34 @@ def reliable_table(acts: Acts, layers: Sequence[str], n: int, seed: int = 0) -> 
     """Per layer, group (trained ``t``, untrained ``u``) and network i of the group: the share
     of i's units whose best (semi-matched) correlation exceeds, in *every* other network of its
     group, the 95th percentile of the same best correlations with that network's samples
-    shuffled (``reliable``), and the share exceeding it in none (``unmatched``); see
-    :func:`matching.reliable_units`."""
+    shuffled (``reliable``), the share exceeding it in none (``unmatched``; see
+    :func:`matching.reliable_units`), and ``reliable_null``: the share of reliable units when
+    every other network's samples are shuffled again (a second, independent order), which is
+    what the statistic scores when no unit corresponds to any other."""
     rows = []
-    jobs = [(la, g, i) for la in layers for g in ("t", "u") for i in range(n)]
-    for layer, group, i in track(jobs, "reliable units"):
-        xa = acts[f"{group}{i}"][layer]
-        best, q95 = [], []
-        for j in range(n):
-            if j == i:
-                continue
-            xb = acts[f"{group}{j}"][layer]
-            best.append(matching.semi_match(matching.correlation(xa, xb)).value)
-            null = matching.semi_match(matching.correlation(
-                xa, stats.shuffled(xb, seed + j))).value
-            q95.append(np.nanquantile(null, 0.95) if np.isfinite(null).any() else np.inf)
-        reliable, unmatched = matching.reliable_units(np.stack(best), np.array(q95))
-        rows.append({"layer": layer, "group": "trained" if group == "t" else "untrained",
-                     "net": i, "reliable": reliable, "unmatched": unmatched})
+    jobs = [(la, g) for la in layers for g in ("t", "u")]
+    for layer, group in track(jobs, "reliable units"):
+        x = [acts[f"{group}{i}"][layer] for i in range(n)]
+        best: dict[tuple[int, int], np.ndarray] = {}
+        for i, j in trained_pairs(n):  # one correlation matrix serves both directions
+            corr = matching.correlation(x[i], x[j])
+            best[i, j], best[j, i] = (matching.semi_match(corr).value,
+                                      matching.semi_match(corr.T).value)
+        for i in range(n):
+            others = [j for j in range(n) if j != i]
+            q95, again = [], []
+            for j in others:
+                null = matching.semi_match(matching.correlation(
+                    x[i], stats.shuffled(x[j], seed + j))).value
+                q95.append(np.nanquantile(null, 0.95) if np.isfinite(null).any() else np.inf)
+                again.append(matching.semi_match(matching.correlation(
+                    x[i], stats.shuffled(x[j], seed + 1000 + j))).value)
+            reliable, unmatched = matching.reliable_units(
+                np.stack([best[i, j] for j in others]), np.array(q95))
+            rows.append({"layer": layer, "group": "trained" if group == "t" else "untrained",
+                         "net": i, "reliable": reliable, "unmatched": unmatched,
+                         "reliable_null": matching.reliable_units(np.stack(again),
+                                                                  np.array(q95))[0]})
     return pd.DataFrame(rows)
 
 
@@ -216,20 +227,26 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
     out = []
     rel_t, rel_u = group_arrays(reliable, "reliable", layers, n)
     unmatched_t, _ = group_arrays(reliable, "unmatched", layers, n)
+    null_t, _ = group_arrays(reliable, "reliable_null", layers, n)
     out.append(CLAIMS["reliable_units"].judge(
         stats.interval_over_networks(
             lambda i: low(stats.net_mean(rel_t, i) - stats.net_mean(rel_u, i)), n, **kwargs),
+        null=ref("null: trained networks, the others' samples shuffled (weakest layer)",
+                 null_t, False, low),
         uu=ref("untrained networks (weakest layer)", rel_u, False, low),
         extra=(ref("trained networks (weakest layer)", rel_t, False, low),
                ref("share matched in no other trained network (largest layer)",
                    unmatched_t, False, high))))
 
-    diff = matches.assign(diff=matches.semi - matches.bipartite)
-    tt, tu, uu = layer_arrays(diff, "diff", layers, n)
+    def null_ref(name, values, reduce=stats.identity):
+        return None if values is None else ref(f"null: {name}", values, False, reduce)
+
+    diff = layer_arrays(matches.assign(diff=matches.semi - matches.bipartite), "diff", layers, n)
     out.append(CLAIMS["semi_above_bipartite"].judge(
-        stats.over_networks(tt, n, True, low, **kwargs),
-        ref("trained vs untrained", tu, False, low),
-        uu=ref("untrained vs untrained", uu, True, low),
+        stats.over_networks(diff.tt, n, True, low, **kwargs),
+        ref("trained vs untrained", diff.tu, False, low),
+        null_ref("samples of one network shuffled", diff.null, low),
+        uu=ref("untrained vs untrained", diff.uu, True, low),
         note="Semi-matching can never score below bipartite matching (each unit takes its "
              "best partner), for any matrix."))
 
@@ -242,23 +259,25 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
             stats.interval_over_networks(lambda i: trend(stats.pair_mean(tt, i))
                                          - trend(stats.pair_mean(uu, i)), n, **kwargs),
             ref("trend, trained vs untrained", trend(tu), False),
+            null_ref("trend, samples of one network shuffled",
+                     None if sides.null is None else trend(sides.null)),
             uu=ref("trend, untrained vs untrained", trend(uu), True),
             extra=(ref("trend, trained vs trained", trend(tt), True),)))
     out.append(training_verdict(CLAIMS["trained_match_more"], sides, n, **kwargs))
 
-    tt, tu, uu = layer_arrays(sparse, "dense_error", layers, n)
+    dense = layer_arrays(sparse, "dense_error", layers, n)
     out.append(CLAIMS["few_to_one_reference"].judge(
-        stats.over_networks(tt, n, True, high, **kwargs),
-        ref("trained vs untrained", tu, False, high),
-        uu=ref("untrained vs untrained", uu, True, high),
+        stats.over_networks(dense.tt, n, True, high, **kwargs),
+        ref("trained vs untrained", dense.tu, False, high),
+        null_ref("samples of the predicted network shuffled", dense.null, high),
+        uu=ref("untrained vs untrained", dense.uu, True, high),
         note=f"Targets active on too few rows to predict, left out: "
              f"{int(sparse.excluded.sum())} of all (pair, layer) targets."))
     gap = layer_arrays(sparse, "few_gap", layers, n)
     out.append(CLAIMS["few_to_one"].judge(
         stats.over_networks(gap.tt, n, True, high, **kwargs),
         ref("predicting an untrained network", gap.tu, False, high),
-        None if gap.null is None else ref("samples of the predicted network shuffled",
-                                          gap.null, False, high),
+        null_ref("samples of the predicted network shuffled", gap.null, high),
         uu=ref("untrained vs untrained", gap.uu, True, high)))
 
     sides = layer_arrays(clusters, "shared", layers, n)

@@ -133,6 +133,31 @@ def cross_seed_table(trained: Sequence[Trained], untrained: Sequence[Network], x
     return pd.DataFrame(rows), pd.DataFrame(trend)
 
 
+#: The class-structure measures of the per-network claims, and their label-shuffled null.
+NULL_MEASURES = {"cos_intra_centred": lambda z, y: cs.class_cosines(z, y, center=True)[0],
+                 "distance_ratio": cs.distance_ratio, "silhouette": cs.silhouette}
+
+
+def label_null_table(flat: Mapping[tuple[str, int], np.ndarray], names: Sequence[str],
+                     x: torch.Tensor, labels: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """The null of the per-network claims: the measures of :data:`NULL_MEASURES` with the class
+    labels shuffled (one permutation for every network and state), per network ``names[i]``
+    (``net`` i) at its first checkpoint (``init``) and its last (``final``), and of the raw
+    inputs (``net`` -1, state ``raw``): what "class structure" scores when the classes are
+    random groups of the same sizes."""
+    shuffled = np.random.default_rng(seed).permutation(np.asarray(labels))
+    rows = [{"net": -1, "state": "raw"} | {m: f(x.flatten(1).numpy(), shuffled)
+                                           for m, f in NULL_MEASURES.items()}]
+    for i, name in enumerate(names):
+        epochs = sorted(e for key, e in flat if key == name)
+        if not epochs:
+            raise ValueError(f"no effective weights stored for {name!r}")
+        for state, epoch in (("init", epochs[0]), ("final", epochs[-1])):
+            rows.append({"net": i, "state": state} | {
+                m: f(flat[name, epoch], shuffled) for m, f in NULL_MEASURES.items()})
+    return pd.DataFrame(rows)
+
+
 def joint_embedding(arrays: Sequence[np.ndarray], normalise: bool = True, seed: int = 0
                     ) -> list[np.ndarray]:
     """2-D PCA coordinates of every array (samples, features), with one PCA fitted on all of
@@ -268,10 +293,12 @@ CLAIMS = {c.id: c for c in [
 
 
 def verdicts(table: pd.DataFrame, raw: dict[str, float], cross: pd.DataFrame, n: int,
-             **kwargs) -> list[Verdict]:
+             label_null: pd.DataFrame | None = None, **kwargs) -> list[Verdict]:
     """The chapter's verdicts (see :data:`CLAIMS`) from the per-network table of one bias
-    setting (W_eff rows, networks in seed order), the raw-input measures and the cross-seed
-    pair table; intervals are over networks."""
+    setting (W_eff rows, networks in seed order), the raw-input measures, the cross-seed
+    pair table and the labels-shuffled null of the per-network claims
+    (:func:`label_null_table`, its networks in the same order); intervals are over
+    networks."""
     w = table[table.representation == W_EFF]
     first = w[w.epoch == w.epoch.min()].sort_values("seed")
     last = w[w.epoch == w.epoch.max()].sort_values("seed")
@@ -288,21 +315,42 @@ def verdicts(table: pd.DataFrame, raw: dict[str, float], cross: pd.DataFrame, n:
     def ref(name: str, values: np.ndarray, pairs: bool) -> Reference:
         return Reference.of(name, stats.over_networks(values, n, pairs, **kwargs))
 
+    def shuffled(measure: str, statistic) -> Reference | None:
+        """The claim's statistic computed again with the class labels shuffled."""
+        if label_null is None:
+            return None
+        d = label_null.sort_values("net")
+        init, final = (d[d.state == s][measure].to_numpy(np.float64) for s in ("init", "final"))
+        if len(init) != n or len(final) != n:
+            raise ValueError(f"the label null has {len(init)} networks, not {n}")
+        return Reference.of("null: class labels shuffled",
+                            mean(statistic(final, init, float(d[d.state == "raw"][measure]
+                                                              .iloc[0]))))
+
+    def change(final: np.ndarray, init: np.ndarray, _raw: float) -> np.ndarray:
+        return final - init
+
+    def specific(final: np.ndarray, init: np.ndarray, raw_value: float) -> np.ndarray:
+        return final - np.maximum(init, raw_value)
+
     out = [
         CLAIMS["same_class_converge"].judge(
-            mean(col(last, "cos_intra_centred") - col(first, "cos_intra_centred")),
-            Reference.of("at initialisation", mean(col(first, "cos_intra_centred")))),
+            mean(change(col(last, "cos_intra_centred"), col(first, "cos_intra_centred"), 0)),
+            Reference.of("at initialisation", mean(col(first, "cos_intra_centred"))),
+            shuffled("cos_intra_centred", change)),
         CLAIMS["classes_diverge"].judge(
-            mean(col(last, "distance_ratio") - col(first, "distance_ratio")),
+            mean(change(col(last, "distance_ratio"), col(first, "distance_ratio"), 0)),
             Reference.of("at initialisation", mean(col(first, "distance_ratio"))),
-            Reference("raw input x", raw["distance_ratio"]),
+            shuffled("distance_ratio", change),
+            extra=(Reference("raw input x", raw["distance_ratio"]),),
             note="The statistic replaced the cosine between class means after the second "
                  "build's review: that cosine follows the map component all inputs share."),
         CLAIMS["class_specific"].judge(
-            mean(col(last, "silhouette") - np.maximum(col(first, "silhouette"),
-                                                      raw["silhouette"])),
+            mean(specific(col(last, "silhouette"), col(first, "silhouette"),
+                          raw["silhouette"])),
             Reference.of("W_eff(x) at initialisation", mean(col(first, "silhouette"))),
-            Reference("raw input x", raw["silhouette"])),
+            shuffled("silhouette", specific),
+            extra=(Reference("raw input x", raw["silhouette"]),)),
     ]
     sides = pair_arrays(cross, "similarity", n)
     within = pair_arrays(cross, "similarity_null_class", n)

@@ -33,11 +33,19 @@ from repsim_utils.inference.pairs import (
     NULL,
     TRAINED,
     identification_credit,
+    identification_matrices,
     layer_arrays,
     pair_list,
     trained_pairs,
 )
-from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, training_verdict
+from repsim_utils.inference.verdicts import (
+    Claim,
+    Reference,
+    Rule,
+    Verdict,
+    identification_verdict,
+    training_verdict,
+)
 from repsim_utils.nets.data import GATE_THRESHOLDS, gate_labels
 from repsim_utils.nets.gates import CONDITIONS, Setup, grid  # noqa: F401 (the notebook's)
 from repsim_utils.nets.models import Network
@@ -276,26 +284,14 @@ def layer_identification(geom: pd.DataFrame, condition: str, seeds: Sequence[int
     return pd.DataFrame(rows)
 
 
-def identification_matrix(ident: pd.DataFrame, kind: str, n: int) -> np.ndarray:
-    """(n, n) layer-identification accuracies of one kind of pair of
-    :func:`layer_identification`."""
-    m = np.full((n, n), np.nan)
-    for a, b, v in ident[ident.kind == kind][["net_a", "net_b", "accuracy"]].itertuples(
-            index=False):
-        m[int(a[1:]), int(b[1:])] = m[int(b[1:]), int(a[1:])] = v
-    if np.isnan(m[~np.eye(n, dtype=bool)]).any():
-        raise ValueError(f"layer identification: some {kind} pairs are missing")
-    return m
-
-
 def identification_sentence(ident: pd.DataFrame, n: int, n_layers: int, **kwargs) -> str:
     """The layer-identification accuracies of rich pairs, untrained pairs and the shuffled null,
     each with its 95% interval over networks, as one sentence."""
     kinds = ((TRAINED, "rich pairs"), (BOTH_UNTRAINED, "untrained pairs"),
              (NULL, "grid points of one network shuffled"))
-    parts = [f"{name} "
-             f"{stats.over_networks(identification_matrix(ident, k, n), n, True, **kwargs):.3f}"
-             for k, name in kinds if (ident.kind == k).any()]
+    acc = identification_matrices(ident, n)
+    parts = [f"{name} {stats.over_networks(acc[k], n, True, **kwargs):.3f}"
+             for k, name in kinds if k in acc]
     return (f"Layer identification by the log volume-element maps (accuracy over pairs, 95% "
             f"intervals over networks): {'; '.join(parts)}; one over the number of layers "
             f"{1 / n_layers:.3f}.")
@@ -345,7 +341,8 @@ CLAIMS = {c.id: c for c in [
           "The metric fields identify the corresponding layer of another network (3 or more "
           "layers)",
           "layer-identification accuracy by log volume-element maps, rich networks, minus the "
-          "same with one network's grid points shuffled", Rule("above", 0.0)),
+          "larger of the same pairs with one network's grid points shuffled and a pair of "
+          "untrained networks", Rule("above", 0.0)),
     Claim("seeds_agree", "study",
           "Networks trained from different seeds learn more similar metric fields than two "
           "untrained networks have",
@@ -427,14 +424,9 @@ def verdicts(regime: pd.DataFrame, sums: pd.DataFrame, cross: pd.DataFrame,
              - np.log(s("rich", "total_abs_k", last))),
         Reference.of("rich: log total |K| dA", mean(np.log(s("rich", "total_abs_k", last))))))
     if len(layers) >= 3 and ident is not None:
-        acc = {k: identification_matrix(ident, k, n) for k in (TRAINED, BOTH_UNTRAINED, NULL)}
-        out.append(CLAIMS["metric_identifies_layers"].judge(
-            stats.over_networks(acc[TRAINED] - acc[NULL], n, True, **kwargs),
-            null=Reference.of("accuracy, grid points shuffled",
-                              stats.over_networks(acc[NULL], n, True, **kwargs)),
-            uu=Reference.of("accuracy, untrained vs untrained",
-                            stats.over_networks(acc[BOTH_UNTRAINED], n, True, **kwargs)),
-            extra=(Reference("chance", 1 / len(layers)),)))
+        out.append(identification_verdict(
+            CLAIMS["metric_identifies_layers"], identification_matrices(ident, n), n,
+            len(layers), what="grid points of one network shuffled", **kwargs))
     out.append(training_verdict(CLAIMS["seeds_agree"],
                                 layer_arrays(cross, "log_volume_corr", layers, n), n, **kwargs))
     return out

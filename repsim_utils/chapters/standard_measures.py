@@ -7,7 +7,6 @@ network trained from a different seed? And the claims the chapter tests.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +21,19 @@ from repsim_utils.inference.pairs import (
     TRAINED,
     Pair,
     identification_credit,
+    identification_matrices,
     layer_arrays,
     pair_table,
     shuffled_acts,
     trained_pairs,
 )
-from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, training_verdict
+from repsim_utils.inference.verdicts import (
+    Claim,
+    Rule,
+    Verdict,
+    identification_verdict,
+    training_verdict,
+)
 from repsim_utils.science import measures as rm
 
 if TYPE_CHECKING:
@@ -92,20 +98,6 @@ def identification_table(acts: Acts, layers: Sequence[str], n: int,
             rows.append({"net_a": x, "net_b": y, "kind": kind, "measure": m,
                          "accuracy": identification_credit(forth, back)})
     return pd.DataFrame(rows)
-
-
-def identification_matrices(d: pd.DataFrame, n: int) -> dict[str, np.ndarray]:
-    """{kind: (n, n) accuracies} of one measure's rows of :func:`identification_table`."""
-    out = {}
-    for kind in (TRAINED, BOTH_UNTRAINED, NULL):
-        m = np.full((n, n), np.nan)
-        for a, b, v in d[d.kind == kind][["net_a", "net_b", "accuracy"]].itertuples(index=False):
-            i, j = int(a[1:]), int(b[1:])
-            m[i, j] = m[j, i] = v
-        if np.isnan(m[~np.eye(n, dtype=bool)]).any():
-            raise ValueError(f"identification: some {kind} pairs are missing")
-        out[kind] = m
-    return out
 
 
 def identification_summary(table: pd.DataFrame, n: int, n_layers: int, **kwargs
@@ -183,27 +175,12 @@ def verdicts(table: pd.DataFrame, ident: pd.DataFrame, layers: Sequence[str], n:
     names = list(MEASURES) if measures is None else list(measures)
     chapter_claims = claims(names)  # measures registered after import have claims too
 
-    def ref(name, values):
-        return Reference.of(name, stats.over_networks(values, n, True, **kwargs))
-
     out = []
-    off = ~np.eye(n, dtype=bool)
     for m in names:
         key = MEASURES[m].key
-        acc = identification_matrices(ident[ident.measure == m], n)
-        claim, note = chapter_claims[f"{key}_identifies_layers"], ""
-        if np.all(acc[BOTH_UNTRAINED][off] == 1):
-            # the architecture alone identifies every layer: the test cannot fail
-            claim = dataclasses.replace(claim, kind="sanity")
-            note = ("Every pair of untrained networks identifies every layer too (the layers' "
-                    "shapes tell them apart): not evidence about learning, and not counted.")
-        reference = np.maximum(acc[NULL], acc[BOTH_UNTRAINED])
-        out.append(claim.judge(
-            stats.over_networks(acc[TRAINED] - reference, n, True, **kwargs),
-            null=ref("accuracy, samples of one network shuffled", acc[NULL]),
-            uu=ref("accuracy, untrained vs untrained", acc[BOTH_UNTRAINED]),
-            extra=(ref("accuracy, trained vs trained", acc[TRAINED]),
-                   Reference("chance", 1 / len(layers))), note=note))
+        out.append(identification_verdict(
+            chapter_claims[f"{key}_identifies_layers"],
+            identification_matrices(ident[ident.measure == m], n), n, len(layers), **kwargs))
         if f"{key}_trained_more_alike" in chapter_claims:
             out.append(training_verdict(
                 chapter_claims[f"{key}_trained_more_alike"], layer_arrays(table, m, layers, n),
@@ -245,6 +222,6 @@ def identification_plot(summary: pd.DataFrame, n_layers: int) -> Figure:
 
 
 __all__ = ["CLAIMS", "ELSEWHERE", "FAIL_MARGIN", "KORNBLITH_TABLE2", "MEASURES", "MMS_EPS",
-           "claims", "identification_matrices", "identification_plot",
+           "claims", "identification_plot",
            "identification_summary", "identification_table", "measure_table",
            "record_identification", "subsample", "verdicts"]

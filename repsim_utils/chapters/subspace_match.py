@@ -187,8 +187,9 @@ CLAIMS = {c.id: c for c in [
 
 def verdicts(curves: pd.DataFrame, simple: pd.DataFrame, layers: Sequence[str], n: int,
              **kwargs) -> list[Verdict]:
-    """The chapter's verdicts (see :data:`CLAIMS`) from the MMS table (raw rows at eps 0.15
-    and 0.5 needed) and the simple-match table (searched at :data:`SIMPLE_EPS`)."""
+    """The chapter's verdicts (see :data:`CLAIMS`) from the MMS table (raw rows at eps 0.15,
+    0.5 and :data:`SIMPLE_EPS` needed) and the simple-match table (searched at
+    :data:`SIMPLE_EPS`)."""
     layers = list(layers)
     interval, low, high = stats.interval_over_networks, stats.weakest, stats.strongest
     raw = curves[curves.variant == RAW]
@@ -217,6 +218,8 @@ def verdicts(curves: pd.DataFrame, simple: pd.DataFrame, layers: Sequence[str], 
     out.append(CLAIMS["mms_rises_with_eps"].judge(
         interval(lambda i: low(stats.pair_mean(hi.tt - lo.tt, i)), n, **kwargs),
         ref("trained vs untrained", hi.tu - lo.tu, False, low),
+        None if hi.null is None else ref("samples of one network shuffled", hi.null - lo.null,
+                                         False, low),
         uu=ref("untrained vs untrained", hi.uu - lo.uu, True, low),
         note="MMS cannot fall as eps grows (a match at eps is a match at every larger eps)."))
 
@@ -227,6 +230,8 @@ def verdicts(curves: pd.DataFrame, simple: pd.DataFrame, layers: Sequence[str], 
             interval(lambda i: u_shape(stats.pair_mean(tt, i)) - u_shape(stats.pair_mean(uu, i)),
                      n, **kwargs),
             ref("contrast, trained vs untrained", u_shape(tu), False),
+            None if sides.null is None else ref("contrast, samples of one network shuffled",
+                                                u_shape(sides.null), False),
             uu=ref("contrast, untrained vs untrained", u_shape(uu), True),
             extra=(ref("contrast, trained vs trained", u_shape(tt), True),)))
     out.append(training_verdict(
@@ -241,9 +246,14 @@ def verdicts(curves: pd.DataFrame, simple: pd.DataFrame, layers: Sequence[str], 
     full = [la for la in layers if la in have and len(median[median.layer == la]) == n_pairs]
     if full:
         tt, tu, uu = layer_arrays(median, "fraction", full, n)
+        # the null bounds every simple match: none is larger than the maximum match
+        mms_null = layer_arrays(at(SIMPLE_EPS), "mms", full, n).null
         out.append(CLAIMS["simple_matches_small"].judge(
             stats.over_networks(tt, n, True, high, **kwargs),
             ref("trained vs untrained", tu, False, high),
+            None if mms_null is None else ref(
+                f"null: MMS at eps = {SIMPLE_EPS:g} with one network's samples shuffled, the "
+                f"largest simple match it allows (largest layer)", mms_null, False, high),
             uu=ref("untrained vs untrained", uu, True, high),
             note="" if len(full) == len(layers) else
             f"Layers where some pair has no maximum match at eps = {SIMPLE_EPS:g} are left "
@@ -277,10 +287,10 @@ def shapes_warning(shapes: pd.DataFrame) -> str:
 
 
 def curve_grid(curve_points: int, eps_grid: Sequence[float]) -> np.ndarray:
-    """One eps grid for the curves, the paper's values and the claims' eps (each layer pair is
-    factorised once for all of them)."""
+    """One eps grid for the curves, the paper's values and the claims' eps, the simple matches'
+    included (each layer pair is factorised once for all of them)."""
     return np.union1d(np.linspace(0, 0.99, curve_points),
-                      list(eps_grid) + [0.15, 0.5])
+                      list(eps_grid) + [0.15, 0.5, SIMPLE_EPS])
 
 
 def mms_curves(curves: pd.DataFrame) -> Figure:

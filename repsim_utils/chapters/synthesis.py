@@ -24,6 +24,7 @@ from repsim_utils.base import integrity, paths
 from repsim_utils.base.paths import OUT_ENV
 from repsim_utils.book.record import RecordError, RunRecord
 from repsim_utils.chapters.registry import lenses
+from repsim_utils.inference.verdicts import OUTCOMES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -130,8 +131,7 @@ def effect_frame(records: Mapping[str, RunRecord]) -> pd.DataFrame:
 
 
 def _count(outcomes: list[str]) -> str:
-    parts = [f"{outcomes.count(o)} {o}" for o in ("agrees", "disagrees", "inconclusive")
-             if outcomes.count(o)]
+    parts = [f"{outcomes.count(o)} {o}" for o in OUTCOMES if outcomes.count(o)]
     return ", ".join(parts) if parts else "no verdict"
 
 

@@ -131,6 +131,25 @@ def trained_matrix(table: pd.DataFrame, column: str, n: int) -> np.ndarray:
     return tt
 
 
+def identification_matrices(table: pd.DataFrame, n: int, column: str = "accuracy"
+                            ) -> dict[str, np.ndarray]:
+    """{kind: (n, n) symmetric matrix of ``column``} for every kind of pair in a table of
+    pairwise layer-identification accuracies (columns ``net_a``, ``net_b``, ``kind``; NaN on the
+    diagonal). Every pair of a kind that is present must be there."""
+    out = {}
+    for kind in (k for k in KINDS if (table.kind == k).any()):
+        m = np.full((n, n), np.nan)
+        for a, b, v in table[table.kind == kind][["net_a", "net_b", column]].itertuples(
+                index=False):
+            i, j = int(a[1:]), int(b[1:])
+            m[i, j] = m[j, i] = v
+        if np.isnan(m[~np.eye(n, dtype=bool)]).any():
+            raise ValueError(f"layer identification: some {kind} pairs of the {n} networks are "
+                             f"missing")
+        out[kind] = m
+    return out
+
+
 @dataclass(frozen=True)
 class Sides:
     """One statistic over networks: ``tt`` (..., n, n) between trained networks, ``tu`` (..., n)
@@ -219,5 +238,5 @@ def summarise(table: pd.DataFrame, columns: Sequence[str], n: int, **kwargs) -> 
 
 
 __all__ = ["BOTH_UNTRAINED", "KINDS", "NULL", "TRAINED", "UNTRAINED", "Shuffled", "Sides",
-           "shuffled_acts", "identification_credit", "layer_arrays", "pair_arrays",
-           "pair_list", "pair_table", "summarise", "trained_matrix", "trained_pairs"]
+           "shuffled_acts", "identification_credit", "identification_matrices", "layer_arrays",
+           "pair_arrays", "pair_list", "pair_table", "summarise", "trained_matrix", "trained_pairs"]

@@ -25,18 +25,21 @@ table and as generated sentences.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from repsim_utils.inference import stats
-from repsim_utils.inference.pairs import Sides
+from repsim_utils.inference.pairs import BOTH_UNTRAINED, NULL, TRAINED, Sides
 from repsim_utils.inference.stats import Estimate
 
-OUTCOMES = ("agrees", "disagrees", "inconclusive")
+#: "not testable": the reference sits where the rule cannot fail (e.g. two untrained networks
+#: already identify every layer), so no interval could decide the claim.
+OUTCOMES = ("agrees", "disagrees", "inconclusive", "not testable")
 
 #: The kinds of claim, and their names on the page.
 KINDS = {"paper": "paper claim", "study": "study question", "precondition": "precondition",
@@ -131,8 +134,8 @@ class Claim:
 
     def judge(self, estimate: Estimate, baseline: Reference | None = None,
               null: Reference | None = None, note: str = "", uu: Reference | None = None,
-              extra: tuple[Reference, ...] = ()) -> Verdict:
-        return Verdict(self, estimate, baseline, null, note, uu, tuple(extra))
+              extra: tuple[Reference, ...] = (), untestable: str = "") -> Verdict:
+        return Verdict(self, estimate, baseline, null, note, uu, tuple(extra), untestable)
 
 
 @dataclass(frozen=True)
@@ -146,19 +149,21 @@ class Verdict:
     note: str = ""
     uu: Reference | None = None
     extra: tuple[Reference, ...] = ()
+    #: Why the claim cannot be decided here ('' when it can): the outcome is "not testable".
+    untestable: str = ""
     outcome: str = field(init=False)
 
     def __post_init__(self) -> None:
         for ref in self.references():
             if not math.isfinite(ref.value):
                 raise ValueError(f"{self.claim.id}: reference {ref.name!r} is not finite")
-        object.__setattr__(self, "outcome",
+        object.__setattr__(self, "outcome", "not testable" if self.untestable else
                            self.claim.rule.outcome(self.estimate.low, self.estimate.high))
 
     def sensitivity(self) -> dict[str, str] | None:
         """Outcomes at half and double the threshold, for a study-chosen threshold (else
         None)."""
-        if not self.claim.own_threshold:
+        if not self.claim.own_threshold or self.untestable:
             return None
         r, e = self.claim.rule, self.estimate
         return {f"{factor:g}x": Rule(r.kind, r.threshold * factor, r.margin * factor).outcome(
@@ -178,7 +183,8 @@ class Verdict:
                 "null": self.null.as_dict() if self.null else None,
                 "references": [r.as_dict() for r in self.extra],
                 "outcome": self.outcome, "rule": c.rule.describe(),
-                "sensitivity": self.sensitivity(), "note": self.note}
+                "sensitivity": self.sensitivity(), "note": self.note,
+                "untestable": self.untestable}
 
     def sentence(self) -> str:
         """One generated sentence: the claim, the outcome, the number and its references."""
@@ -193,7 +199,9 @@ class Verdict:
         if (sens := self.sensitivity()) is not None:
             text += (" The threshold is the study's: at half of it the outcome is "
                      f"{sens['0.5x']}, at double {sens['2x']}.")
-        if self.claim.kind == "sanity":
+        if self.untestable:
+            text += f" Not testable here: {self.untestable}"
+        elif self.claim.kind == "sanity":
             text += " True by construction: shown, not counted as agreement."
         if self.note:
             text += f" {self.note}"
@@ -232,4 +240,35 @@ def training_verdict(claim: Claim, sides: Sides, n: int, *,
                Reference.of("effect against trained vs untrained (tt - tu)", effect_tu)))
 
 
-__all__ = ["KINDS", "OUTCOMES", "Claim", "Reference", "Rule", "Verdict", "training_verdict"]
+def identification_verdict(claim: Claim, accuracy: Mapping[str, np.ndarray], n: int,
+                           n_layers: int, what: str = "samples of one network shuffled",
+                           **kwargs: Any) -> Verdict:
+    """A layer-identification verdict (Kornblith et al. 2019), the same for every lens:
+    ``claim`` judged on the accuracy of trained pairs minus the larger, pair by pair, of the
+    null (the same pairs with one network's ``what``: the null of the argmax itself) and of
+    two untrained networks (the architecture's prior), with an interval over networks.
+    ``accuracy`` maps pair kinds (:data:`~repsim_utils.inference.pairs.TRAINED`,
+    ``BOTH_UNTRAINED``, ``NULL``) to (n, n) matrices
+    (:func:`~repsim_utils.inference.pairs.identification_matrices`). Where every pair of
+    untrained networks identifies every layer, the reference is at the ceiling and no outcome
+    of the trained pairs could show learning: the verdict is "not testable", and its claim a
+    sanity check (never counted)."""
+    def ref(name: str, values: np.ndarray) -> Reference:
+        return Reference.of(name, stats.over_networks(values, n, True, **kwargs))
+
+    tt, uu, null = accuracy[TRAINED], accuracy[BOTH_UNTRAINED], accuracy[NULL]
+    untestable = ""
+    if np.all(uu[~np.eye(n, dtype=bool)] == 1):
+        claim = dataclasses.replace(claim, kind="sanity")
+        untestable = ("every pair of untrained networks identifies every layer too (the "
+                      "layers' shapes tell them apart), so trained pairs cannot score above "
+                      "them.")
+    return claim.judge(
+        stats.over_networks(tt - np.maximum(null, uu), n, True, **kwargs),
+        null=ref(f"accuracy, {what}", null), uu=ref("accuracy, untrained vs untrained", uu),
+        extra=(ref("accuracy, trained vs trained", tt), Reference("chance", 1 / n_layers)),
+        untestable=untestable)
+
+
+__all__ = ["KINDS", "OUTCOMES", "Claim", "Reference", "Rule", "Verdict",
+           "identification_verdict", "training_verdict"]
