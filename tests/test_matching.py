@@ -96,6 +96,24 @@ def test_few_to_one_code_is_found_with_few_weights():
     assert pred.error_with_at_most(2.5) < 0.05 and pred.error_with_at_most(0.0) == 1.0
 
 
+def test_a_nearly_silent_predictor_cannot_wreck_the_dense_reference():
+    # a unit of a active on 2 fitting rows is standardised by a tiny spread; larger on the
+    # held-out rows, it takes huge values there and the dense map's error leaps (0.07 -> 0.48)
+    a = np.maximum(rng.normal(size=(1000, 10)), 0)
+    b = a[:, :3] @ rng.normal(size=(3, 4)) + 0.3 * rng.normal(size=(1000, 4))
+    fit, test = matching._halves(len(a), 0)
+    rare = np.zeros((1000, 1))
+    rare[fit[:2]], rare[test[:2]] = 0.01, 1.0
+    a = np.hstack([a, rare])
+    kept = matching.sparse_prediction(a, b, [0.01], min_active=0.0)
+    left_out = matching.sparse_prediction(a, b, [0.01])
+    clean = matching.sparse_prediction(a[:, :10], b, [0.01])
+    assert kept.dense_error > 3 * clean.dense_error  # the failure, reproduced
+    assert left_out.excluded_inputs == 1 and kept.excluded_inputs == 0
+    assert left_out.dense_error == pytest.approx(clean.dense_error)
+    assert left_out.weights[0].shape == (4, 11) and not left_out.weights[0][:, 10].any()
+
+
 def test_stored_sparse_weights_equal_a_fresh_fit_at_each_penalty():
     """The warm-started model reuses its coefficient array: each penalty must keep a copy."""
     from sklearn.linear_model import Lasso

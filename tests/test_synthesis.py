@@ -28,7 +28,9 @@ def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(t
             ("trained_match_more", "study", "inconclusive", 0.05)]),
         "standard_measures__a": record("standard_measures", "a", [
             ("cka_trained_more_alike", "study", "agrees", 0.2),
-            ("cka_identifies_layers", "k", "agrees", 0.5)]),
+            ("cka_identifies_layers", "k", "agrees", 0.5),
+            ("cca_identifies_layers", "k", "not testable", 0.0)],
+            kinds={"cca_identifies_layers": "sanity"}),
     }
     lines = synthesis.answer(synthesis.verdict_frame(recs))
     units = next(line for line in lines if line.startswith("**units"))
@@ -36,14 +38,16 @@ def test_answer_counts_the_study_verdicts_of_each_lens_and_names_absent_lenses(t
     assert any("subspaces" in line and "no result" in line for line in lines)
     assert "than two untrained ones" in units
     std = next(line for line in lines if line.startswith("**standard"))
-    assert "1 of 1 (measure, run)" in std and "every layer): 1 agrees of 1." in std
+    assert "1 of 1 (measure, run)" in std and "untrained pairs): 1 agrees of 1;" in std
+    assert "not counted: 1." in std  # not testable: counted apart, never as agreement
     # every kind counted apart; a sanity check is never counted as agreement with a paper
     papers = next(line for line in lines if line.startswith("**paper claims"))
     assert "1 agrees, 1 disagrees of 2 verdicts" in papers
     study = next(line for line in lines if line.startswith("**study questions"))
     assert "2 agrees, 1 inconclusive of 3 verdicts" in study
     sanity = next(line for line in lines if line.startswith("**sanity checks"))
-    assert "not counted as agreement" in sanity and "1 verdicts" in sanity
+    assert "not counted as agreement" in sanity and "2 verdicts" in sanity
+    assert "1 agrees, 1 not testable" in sanity
 
 
 def publish(folder, chapter, run, rec):

@@ -88,7 +88,7 @@ def convergent_case(sign, noise, layers=LAYERS, null=False):
     # semi minus bipartite: 0.05 where planted, exactly 0 otherwise (it cannot be negative)
     matches["bipartite"] = matches["semi"] - max(s, 0) * 0.05
     sparse = planted({"few_gap": tt(0.1 - s * 0.08, 0.1), "dense_error": tt(1 - s * 0.5, 1)},
-                     **kw).assign(excluded=0)
+                     **kw).assign(excluded=0, excluded_inputs=0)
     clusters = planted({"shared": tt(0.5 + s * 0.2, 0.5), "shared_null": tt(0.05, 0.05)}, **kw)
     mi = planted({"mi_top_overlap": tt(0.75 + s * 0.2, 0.5),
                   "mi_top_overlap_null": tt(0.1, 0.1)}, **kw)

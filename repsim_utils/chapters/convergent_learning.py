@@ -81,8 +81,8 @@ def sparse_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],
     (:func:`matching.sparse_prediction`): the dense least-squares error, the best error with at
     most ``few`` weights per unit, and their difference ``few_gap``; also the error and weights
     used at every penalty (columns ``error_<k>``, ``nonzero_<k>``, k indexing ``alphas``), and
-    ``excluded``, the alive units of b too rarely active to predict (see
-    :func:`matching.sparse_prediction`)."""
+    ``excluded`` and ``excluded_inputs``, the units of b too rarely active to predict and the
+    units of a too rarely active to predict from (see :func:`matching.sparse_prediction`)."""
     def row(layer: str, a: str, b: str) -> dict[str, float]:
         xa, xb = acts[a][layer], acts[b][layer]
         if len(xa) > max_samples:
@@ -91,7 +91,8 @@ def sparse_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],
         sp = matching.sparse_prediction(xa, xb, alphas, seed=seed, n_targets=n_targets)
         few_error = sp.error_with_at_most(few)
         return ({"dense_error": sp.dense_error, "few_error": few_error,
-                 "few_gap": few_error - sp.dense_error, "excluded": sp.excluded}
+                 "few_gap": few_error - sp.dense_error, "excluded": sp.excluded,
+                 "excluded_inputs": sp.excluded_inputs}
                 | {f"error_{i}": e for i, e in enumerate(sp.error)}
                 | {f"nonzero_{i}": z for i, z in enumerate(sp.nonzero)})
     return pair_table(layers, pairs, row, "sparse prediction")
@@ -271,8 +272,9 @@ def verdicts(matches: pd.DataFrame, sparse: pd.DataFrame, clusters: pd.DataFrame
         ref("trained vs untrained", dense.tu, False, high),
         null_ref("samples of the predicted network shuffled", dense.null, high),
         uu=ref("untrained vs untrained", dense.uu, True, high),
-        note=f"Targets active on too few rows to predict, left out: "
-             f"{int(sparse.excluded.sum())} of all (pair, layer) targets."))
+        note=f"Left out, as active on fewer than {matching.MIN_ACTIVE:.0%} of the rows: "
+             f"{int(sparse.excluded.sum())} targets and {int(sparse.excluded_inputs.sum())} "
+             f"predictor units over all (pair, layer) maps."))
     gap = layer_arrays(sparse, "few_gap", layers, n)
     out.append(CLAIMS["few_to_one"].judge(
         stats.over_networks(gap.tt, n, True, high, **kwargs),

@@ -167,17 +167,19 @@ def answer(verdicts: pd.DataFrame) -> list[str]:
                      f"ones in {(std.outcome == 'agrees').sum()} of {len(std)} (measure, run) "
                      f"verdicts ({_count(list(std.outcome))}); layer-identification verdicts "
                      f"(identifies, or fails as Kornblith et al. 2019 found for the CCA family, "
-                     f"each against the larger of the shuffled null and untrained pairs; "
-                     f"sanity checks where untrained pairs identify every layer): "
+                     f"each against the larger of the shuffled null and untrained pairs): "
                      f"{_count(list(ident[ident.kind != 'sanity'].outcome))} of "
-                     f"{int((ident.kind != 'sanity').sum())}.")
+                     f"{int((ident.kind != 'sanity').sum())}; not testable, because every "
+                     f"pair of untrained networks already identifies every layer, and not "
+                     f"counted: {int((ident.outcome == 'not testable').sum())}.")
     for kind, name in KINDS.items():
         sel = verdicts[verdicts.kind == kind]
         if sel.empty:
             continue
         if kind == "sanity":
-            lines.append(f"**{name}s** (true by construction, not counted as agreement): "
-                         f"{len(sel)} verdicts.")
+            lines.append(f"**{name}s** (true by construction, or not testable because the "
+                         f"reference cannot fail; not counted as agreement): {len(sel)} "
+                         f"verdicts ({_count(list(sel.outcome))}).")
         else:
             lines.append(f"**{name}s**, over all runs: {_count(list(sel.outcome))} of "
                          f"{len(sel)} verdicts.")
