@@ -283,3 +283,7 @@ def test_layer_identification_is_judged_against_the_null_and_untrained_pairs():
     # no zero-width "agrees": the outcome says the claim cannot be decided here
     assert {v.outcome for v in shapes.values()} == {"not testable"}
     assert all(v.as_dict()["untestable"] and v.sensitivity() is None for v in shapes.values())
+    # a null at the ceiling (CCA scores 1 on shuffled samples when samples <= units) too
+    blind = identification_case(1.0, 0.6, 1.0)
+    assert {v.outcome for v in blind.values()} == {"not testable"}
+    assert "the null" in blind["pwcca_identifies_layers"].untestable

@@ -249,22 +249,29 @@ def identification_verdict(claim: Claim, accuracy: Mapping[str, np.ndarray], n: 
     two untrained networks (the architecture's prior), with an interval over networks.
     ``accuracy`` maps pair kinds (:data:`~repsim_utils.inference.pairs.TRAINED`,
     ``BOTH_UNTRAINED``, ``NULL``) to (n, n) matrices
-    (:func:`~repsim_utils.inference.pairs.identification_matrices`). Where every pair of
-    untrained networks identifies every layer, the reference is at the ceiling and no outcome
-    of the trained pairs could show learning: the verdict is "not testable", and its claim a
-    sanity check (never counted)."""
+    (:func:`~repsim_utils.inference.pairs.identification_matrices`). Where the reference
+    identifies every layer on every pair (two untrained networks do, or the null does, as CCA
+    does with fewer samples than units), it is at the ceiling and no outcome of the trained
+    pairs could show learning: the verdict is "not testable", and its claim a sanity check
+    (never counted)."""
     def ref(name: str, values: np.ndarray) -> Reference:
         return Reference.of(name, stats.over_networks(values, n, True, **kwargs))
 
     tt, uu, null = accuracy[TRAINED], accuracy[BOTH_UNTRAINED], accuracy[NULL]
+    reference = np.maximum(null, uu)
+    off = ~np.eye(n, dtype=bool)
     untestable = ""
-    if np.all(uu[~np.eye(n, dtype=bool)] == 1):
+    if np.all(reference[off] == 1):  # the reference is at the ceiling: nothing can exceed it
         claim = dataclasses.replace(claim, kind="sanity")
-        untestable = ("every pair of untrained networks identifies every layer too (the "
-                      "layers' shapes tell them apart), so trained pairs cannot score above "
-                      "them.")
+        untestable = (
+            "every pair of untrained networks identifies every layer too (the layers' shapes "
+            "tell them apart)" if np.all(uu[off] == 1) else
+            f"the null ({what}) identifies every layer too: the measure does not depend on "
+            f"which sample corresponds to which" if np.all(null[off] == 1) else
+            "on every pair, the null or two untrained networks identify every layer too")
+        untestable += ", so no accuracy of trained pairs could exceed the reference."
     return claim.judge(
-        stats.over_networks(tt - np.maximum(null, uu), n, True, **kwargs),
+        stats.over_networks(tt - reference, n, True, **kwargs),
         null=ref(f"accuracy, {what}", null), uu=ref("accuracy, untrained vs untrained", uu),
         extra=(ref("accuracy, trained vs trained", tt), Reference("chance", 1 / n_layers)),
         untestable=untestable)
