@@ -287,3 +287,6 @@ def test_layer_identification_is_judged_against_the_null_and_untrained_pairs():
     blind = identification_case(1.0, 0.6, 1.0)
     assert {v.outcome for v in blind.values()} == {"not testable"}
     assert "the null" in blind["pwcca_identifies_layers"].untestable
+    # a measure that ties every layer scores 1/3 for trained and untrained pairs alike
+    tied = identification_case(1 / 3, 1 / 3, 1 / 3)
+    assert {v.outcome for v in tied.values()} == {"not testable"}

@@ -270,6 +270,11 @@ def identification_verdict(claim: Claim, accuracy: Mapping[str, np.ndarray], n: 
             f"which sample corresponds to which" if np.all(null[off] == 1) else
             "on every pair, the null or two untrained networks identify every layer too")
         untestable += ", so no accuracy of trained pairs could exceed the reference."
+    elif np.all(tt[off] == reference[off]):  # an interval of zero width decides nothing
+        claim = dataclasses.replace(claim, kind="sanity")
+        untestable = ("trained pairs score exactly the reference on every pair (the measure "
+                      "ties the layers alike for trained and reference pairs, as a measure "
+                      "saturated at its maximum does), so the interval has no width.")
     return claim.judge(
         stats.over_networks(tt - reference, n, True, **kwargs),
         null=ref(f"accuracy, {what}", null), uu=ref("accuracy, untrained vs untrained", uu),
