@@ -32,6 +32,7 @@ TRANSFORMS = {
     "permutation": lambda z: z[:, np.random.default_rng(2).permutation(z.shape[1])],
     "invertible": lambda z: z @ (np.eye(z.shape[1]) + np.diag(np.linspace(0, 4, z.shape[1]))
                                  + np.random.default_rng(3).normal(0, 0.5, (z.shape[1],) * 2)),
+    "translation": lambda z: z + 5 * z.std() * np.linspace(1, 2, z.shape[1]),
 }
 
 
@@ -58,7 +59,8 @@ def test_the_registry_drives_the_invariance_table():
     assert table in rm.__doc__  # the module's docstring shows the registry's table
     assert all(f"| {m.name} |" in table for m in rm.MEASURES.values())
     with rm.registered(TOY):
-        assert "| toy sorted means | no | yes | yes | no | yes | none |" in rm.invariance_table()
+        assert ("| toy sorted means | no | yes | yes | no | no | yes | none |"
+                in rm.invariance_table())
     assert TOY.name not in rm.MEASURES
     with pytest.raises(ValueError, match="already registered"):
         rm.register(rm.MEASURES["linear CKA"])
@@ -76,7 +78,10 @@ def test_invariances_follow_the_registry(registered, transform):
     if transform in f.invariances:
         assert after == pytest.approx(before, abs=1e-8), (f.name, transform)
     else:
-        assert abs(after - before) > 1e-4, (f.name, transform, "unexpectedly invariant")
+        # a witness of the change: the related pair, or else a against its transformed self
+        # (MMS of the pair is 0 before and after an offset of one side)
+        moved = max(abs(after - before), abs(f(TRANSFORMS[transform](a), a) - f(a, a)))
+        assert moved > 1e-4, (f.name, transform, "unexpectedly invariant")
 
 
 def test_symmetry_follows_the_registry(registered):
@@ -107,6 +112,50 @@ def test_a_registered_measure_joins_the_chapter_tables_and_claims():
         assert "toy_sorted_means_trained_more_alike" in ms.claims()
     assert TOY.name in table.columns and TOY.name in set(ident.measure)
     assert table[TOY.name].iloc[0] == pytest.approx(_toy(acts["t0"]["l1"], acts["t1"]["l1"]))
+
+
+@pytest.mark.parametrize("exponent", (2, 4, 6, 8))
+def test_an_offset_far_above_the_spread_changes_no_translation_invariant_measure(exponent):
+    # activations whose mean is 10^k times their spread: raw streamed sums (CKA) and
+    # rsatoolbox's |x|^2 + |y|^2 - 2 x.y distances (RSA) used to cancel catastrophically here
+    # (debiased CKA refused from 1e4, RSA was off by 0.6 at 1e8). The reference is the same
+    # rounded numbers without the offset ((a + c) - c is exact for c this large, Sterbenz), so
+    # only the method's own cancellation is measured, not the input's rounding
+    a, b = pair()
+    offset = 10.0 ** exponent * max(a.std(), b.std()) * np.linspace(1, 2, P)
+    a_off, b_off = a + offset, b - offset
+    a_ref, b_ref = a_off - offset, b_off + offset
+    for m in rm.MEASURES.values():
+        if "translation" in m.invariances:
+            assert m(a_off, b_off) == pytest.approx(m(a_ref, b_ref), abs=1e-9), (m.name,
+                                                                                exponent)
+    # float32 activations are accumulated in float64: CKA of the float32 copy equals the
+    # float64 computation on the same (rounded) numbers
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    assert rm.linear_cka(a32, b32, batch_size=64) == pytest.approx(
+        rm.linear_cka(a32.astype(np.float64), b32.astype(np.float64)), abs=1e-12)
+
+
+def test_cca_refuses_samples_that_leave_the_spans_no_room():
+    # 60 samples of two independent 40-unit layers: the centred spans (rank 40 each in 59
+    # dimensions) must share 21 directions, so CCA would report rho = 1 for them on pure noise
+    a, b = rng.normal(size=(60, 40)), rng.normal(size=(60, 40))
+    for f in (rm.cca, rm.pwcca, rm.canonical_correlations):
+        with pytest.raises(ValueError, match=r"60 samples .* ranks 40 \+ 40, so 21"):
+            f(a, b)
+    # SVCCA is judged on the components it keeps; with enough samples every member runs and
+    # independent layers score far from 1
+    a, b = rng.normal(size=(400, 40)), rng.normal(size=(400, 40))
+    assert rm.cca(a, b) < 0.5 and rm.pwcca(a, b) < 0.5 and rm.svcca(a, b) < 0.5
+    # the chapter checks the widths before any pair is computed
+    from repsim_utils.chapters import standard_measures as ms
+
+    # the widest layer meets the same layer of another network: 64 + 64 > 99
+    acts = {"t0": {"l1": rng.normal(size=(100, 64)), "l2": rng.normal(size=(100, 32))}}
+    with pytest.raises(ValueError, match="network t0's layers .* ranks 64 \\+ 64"):
+        ms.subsample(acts, 100)
+    kept = ms.subsample({"t0": {"l1": rng.normal(size=(200, 64))}}, 150)  # 64 + 64 < 149
+    assert kept["t0"]["l1"].shape == (150, 64)
 
 
 def test_independent_wide_representations_debiased_cka_near_zero_biased_not():

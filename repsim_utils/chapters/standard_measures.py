@@ -59,7 +59,20 @@ def subsample(acts: Acts, max_samples: int, seed: int = 0) -> Acts:
                                                                   replace=False))
                 a = a[rows]
             out[net][layer] = a
+    _check_samples(out)
     return out
+
+
+def _check_samples(acts: Acts) -> None:
+    """Before any pair is computed: the CCA family compares the widest layer with the same
+    layer of another network, so the rows must exceed twice its units
+    (:func:`~repsim_utils.science.measures.check_cca_samples`, on widths: ranks can only be
+    lower)."""
+    for net, layers in acts.items():
+        rows = min(len(a) for a in layers.values())
+        widest = max(a.shape[1] for a in layers.values())
+        rm.check_cca_samples(rows, widest, widest,
+                             f"network {net}'s layers ({rows} rows per layer)")
 
 
 def measure_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],

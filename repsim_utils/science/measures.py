@@ -51,17 +51,30 @@ class Moments:
     :meth:`update`; the per-network sums (xx, s, q, xq, q2) can be shared by every pair that
     network is in.
 
-    Uncentred sums are exact for the quantities needed here when activations are O(1), as
-    post-ReLU activations are; use float64 inputs for very large n.
+    The sums are of *shifted* activations, x_i - c_x and y_i - c_y, with c the column means of
+    the first batch (the shifted-data algorithm; Chan, Golub & LeVeque 1983): both CKAs are
+    exactly invariant to a constant offset of each side (linear CKA centres; the unbiased HSIC
+    is a U-statistic of differences), so the shift changes no value, while raw sums of
+    activations with a mean far above their spread would cancel catastrophically in the
+    centring (tested with offsets of 1e2 to 1e8 times the spread). Inputs of any float type are
+    accumulated in float64.
     """
 
     n: int = 0
+    shift_x: np.ndarray | None = None
+    shift_y: np.ndarray | None = None
 
     def update(self, x: np.ndarray, y: np.ndarray) -> None:
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
             raise ValueError(f"need (samples, units) batches with equal samples, got "
                              f"{x.shape} and {y.shape}")
+        if self.shift_x is None:
+            self.shift_x, self.shift_y = x.mean(0), y.mean(0)
+        elif x.shape[1] != self.shift_x.shape[0] or y.shape[1] != self.shift_y.shape[0]:
+            raise ValueError(f"batch of {x.shape[1]} and {y.shape[1]} units after batches of "
+                             f"{self.shift_x.shape[0]} and {self.shift_y.shape[0]}")
+        x, y = x - self.shift_x, y - self.shift_y
         qx, qy = (x * x).sum(1), (y * y).sum(1)  # ||x_i||^2, ||y_i||^2
         parts = {"xx": x.T @ x, "yy": y.T @ y, "xy": x.T @ y, "sx": x.sum(0), "sy": y.sum(0),
                  "qx": qx.sum(), "qy": qy.sum(), "qx2": (qx * qx).sum(), "qy2": (qy * qy).sum(),
@@ -160,11 +173,36 @@ def _basis(z: np.ndarray, keep: float | None = None, rtol: float = 1e-10
     return u[:, :r], s[:r], vt[:r].T
 
 
+def check_cca_samples(n: int, rank_a: int, rank_b: int, what: str = "") -> None:
+    """Refuse CCA where the data cannot fail: centred, n samples span n - 1 dimensions, so two
+    spans of ranks r_a + r_b > n - 1 must intersect and at least r_a + r_b - (n - 1) canonical
+    correlations are 1 whatever the data (independent noise with n <= units scores 1.0). This
+    is the condition on the bases actually compared (after SVCCA's truncation); the chapters
+    check it on the layers' widths before any work. Google's reference ``cca_core`` refuses such
+    input too; no regulariser is applied, so no value is silently changed."""
+    if rank_a + rank_b > n - 1:
+        forced = rank_a + rank_b - (n - 1)
+        raise ValueError(
+            f"CCA{' of ' + what if what else ''} needs more samples than the two sides' ranks "
+            f"together: {n} samples (n - 1 = {n - 1} centred dimensions) for ranks {rank_a} + "
+            f"{rank_b}, so {forced} canonical correlation(s) would be 1 whatever the data; use "
+            f"at least {rank_a + rank_b + 1} samples (max_samples) or narrower layers")
+
+
+def _cca_bases(a: np.ndarray, b: np.ndarray, keep: float | None = None
+               ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray],
+                          tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    ba, bb = _basis(a, keep), _basis(b, keep)
+    check_cca_samples(len(a), ba[0].shape[1], bb[0].shape[1])
+    return ba, bb
+
+
 def canonical_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """rho_1 >= rho_2 >= ... : the singular values of U_a^T U_b, U orthonormal bases of the
-    centred column spans (min(rank a, rank b) values)."""
+    centred column spans (min(rank a, rank b) values); refused where the ranks leave the spans
+    no room to differ (:func:`check_cca_samples`)."""
     a, b = _check_pair(a, b)
-    ua, ub = _basis(a)[0], _basis(b)[0]
+    (ua, _, _), (ub, _, _) = _cca_bases(a, b)
     return np.clip(np.linalg.svd(ua.T @ ub, compute_uv=False), 0.0, 1.0)
 
 
@@ -178,7 +216,7 @@ def svcca(a: np.ndarray, b: np.ndarray, keep: float = 0.99) -> float:
     """SVCCA: mean canonical correlation between each side's top principal components that
     explain ``keep`` of its variance (Raghu et al. 2017)."""
     a, b = _check_pair(a, b)
-    pa, pb = (u * s for u, s, _ in (_basis(a, keep), _basis(b, keep)))
+    pa, pb = (u * s for u, s, _ in _cca_bases(a, b, keep))
     return cca(pa, pb)
 
 
@@ -187,8 +225,7 @@ def pwcca(a: np.ndarray, b: np.ndarray) -> float:
     h_k the k-th canonical variate of ``a`` (in sample space) and a_j the centred neurons of
     ``a``. The weights come from the first argument, whatever the widths."""
     a, b = _check_pair(a, b)
-    ua, _, _ = _basis(a)
-    ub, _, _ = _basis(b)
+    (ua, _, _), (ub, _, _) = _cca_bases(a, b)
     p, rho, _ = np.linalg.svd(ua.T @ ub, full_matrices=False)
     h = ua @ p  # canonical variates of a, unit norm, one per rho
     w = np.abs(h.T @ (a - a.mean(0))).sum(1)
@@ -218,9 +255,17 @@ def rdm_ranks(a: np.ndarray) -> np.ndarray:
     import rsatoolbox
     from scipy.stats import rankdata
 
-    rdm = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(np.asarray(a, np.float64)),
-                                  method="euclidean")
+    rdm = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(_centred(a)), method="euclidean")
     return rankdata(rdm.get_vectors()[0])
+
+
+def _centred(z: np.ndarray) -> np.ndarray:
+    """``z`` minus its column means: Euclidean distances are unchanged, but rsatoolbox forms
+    them from ||x||^2 + ||y||^2 - 2 x.y, which cancels catastrophically for activations with a
+    mean far above their spread (Spearman off by 2e-5 at an offset of 1e6 spreads, 0.6 at
+    1e8)."""
+    z = np.asarray(z, np.float64)
+    return z - z.mean(0)
 
 
 def rsa_ranks(ra: np.ndarray, rb: np.ndarray) -> float:
@@ -237,7 +282,7 @@ def rsa(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> float:
     import rsatoolbox
 
     a, b = _check_pair(a, b)
-    rdms = [rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(z), method="euclidean")
+    rdms = [rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(_centred(z)), method="euclidean")
             for z in (a, b)]
     return float(rsatoolbox.rdm.compare(rdms[0], rdms[1], method=method)[0, 0])
 
@@ -279,9 +324,10 @@ def rsa_cached(a: np.ndarray, b: np.ndarray) -> float:
 # the registry
 
 #: the transforms T of the invariance table: a measure invariant to T scores A T as A
-TRANSFORMS = ("orthogonal", "scale", "permutation", "invertible")
+TRANSFORMS = ("orthogonal", "scale", "permutation", "invertible", "translation")
 TRANSFORM_LABELS = {"orthogonal": "orthogonal", "scale": "isotropic scale",
-                    "permutation": "permutation", "invertible": "invertible linear"}
+                    "permutation": "permutation", "invertible": "invertible linear",
+                    "translation": "translation (an offset per unit)"}
 
 
 @dataclass(frozen=True)
@@ -343,15 +389,17 @@ _ALL = frozenset(TRANSFORMS)
 _NOT_LINEAR = _ALL - {"invertible"}
 for _m in (
     Measure("unit matching", unit_matching, "similarity", False,
-            frozenset({"scale", "permutation"}), "li2016convergent"),
-    Measure(f"MMS (eps {MMS_EPS})", mms, "similarity", True, _ALL, "wang2018towards"),
+            frozenset({"scale", "permutation", "translation"}), "li2016convergent"),
+    # raw (uncentred) neuron vectors, as Wang et al. define the match: an offset moves spans
+    Measure(f"MMS (eps {MMS_EPS})", mms, "similarity", True, _ALL - {"translation"},
+            "wang2018towards"),
     Measure("linear CKA", linear_cka, "similarity", True, _NOT_LINEAR, "kornblith2019similarity"),
     Measure("debiased CKA", debiased_cka, "similarity", True, _NOT_LINEAR,
             "kornblith2019similarity"),
     Measure("CCA (mean rho)", cca, "similarity", True, _ALL, "raghu2017svcca"),
     Measure("SVCCA", svcca, "similarity", True, _NOT_LINEAR, "raghu2017svcca"),
-    Measure("PWCCA", pwcca, "similarity", False, frozenset({"scale", "permutation"}),
-            "morcos2018insights"),
+    Measure("PWCCA", pwcca, "similarity", False,
+            frozenset({"scale", "permutation", "translation"}), "morcos2018insights"),
     Measure("Procrustes", procrustes, "similarity", True, _NOT_LINEAR,
             "williams2021generalized"),
     Measure("RSA", rsa_cached, "similarity", True, _NOT_LINEAR, "kriegeskorte2008rsa"),
@@ -373,6 +421,6 @@ def invariance_table(measures: Iterable[Measure] | None = None) -> str:
 __doc__ = (__doc__ or "") + "\n" + invariance_table() + "\n"
 
 __all__ = ["MEASURES", "MMS_EPS", "TRANSFORMS", "Measure", "Moments", "canonical_correlations",
-           "cca", "cka_stream", "debiased_cka", "invariance_table", "linear_cka", "mms",
-           "procrustes", "pwcca", "rdm_ranks", "register", "registered", "rsa", "rsa_cached",
-           "rsa_ranks", "svcca", "unit_matching"]
+           "cca", "check_cca_samples", "cka_stream", "debiased_cka", "invariance_table",
+           "linear_cka", "mms", "procrustes", "pwcca", "rdm_ranks", "register", "registered",
+           "rsa", "rsa_cached", "rsa_ranks", "svcca", "unit_matching"]
