@@ -72,6 +72,11 @@ def test_load_names_missing_and_unsealed_runs_and_effects_turn_distances_round(t
                                     tmp_path)
     assert list(found) == ["subspace_match__a"] and missing[0] == "geometry__b"
     assert missing[1].startswith("geometry__c (refused: executed/geometry__c.json carries no")
+    sentence = synthesis.missing_sentence(missing, len(found))
+    assert "`geometry__b`" in sentence and "Missing runs" in sentence
+    # none missing: a sentence, never an empty output (which shows as a Python repr)
+    assert synthesis.missing_sentence([], 1) == ("All 1 expected runs have published results; "
+                                                 "none is missing.")
     eff = synthesis.effect_frame(found).set_index("reference")
     assert len(eff) == 2
     e = eff.loc[synthesis.TU]

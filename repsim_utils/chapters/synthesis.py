@@ -194,10 +194,11 @@ def expected_runs(profile: str) -> list[str]:
             if not name.startswith("synthesis__")]
 
 
-def missing_sentence(missing: list[str]) -> str:
-    """The runs without usable results, named ('' when none is missing)."""
+def missing_sentence(missing: list[str], found: int) -> str:
+    """The runs without usable results, named; or, when none is missing, that all ``found``
+    expected runs have results (an empty Markdown output would show its Python repr)."""
     if not missing:
-        return ""
+        return f"All {found} expected runs have published results; none is missing."
     return ("**Missing runs** (not run, failed, or refused because their files do not match "
             "what was published; their verdicts are absent below): "
             + ", ".join(f"`{m}`" for m in missing) + ".")
