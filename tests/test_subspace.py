@@ -228,3 +228,15 @@ def test_mean_share_closed_forms():
     assert subspace_match.mean_share(z) == pytest.approx(0.0)
     z = np.tile([[3.0], [1.0]], (25, 1))  # mean 2, squares 9 and 1: 50 * 4 / 250
     assert subspace_match.mean_share(z) == pytest.approx(0.8)
+
+
+def test_the_shapes_sentence_warns_below_5_rows_per_neuron_and_otherwise_says_so():
+    import pandas as pd
+
+    from repsim_utils.chapters import subspace_match as sm
+
+    few = pd.DataFrame({"layer": ["a", "b"], "neurons": [64, 32], "rows per draw": [450, 450]})
+    assert sm.shapes_warning(few).startswith("**Warning:**") and "3.52" in sm.shapes_warning(few)
+    many = few.assign(**{"rows per draw": [1797, 1797]})
+    assert sm.shapes_warning(many) == ("Every layer has at least 5 rows per neuron of the pair "
+                                       "(fewest: 14).")

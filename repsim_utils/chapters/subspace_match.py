@@ -279,11 +279,13 @@ def shapes_table(nets: Networks, n_coords: int) -> pd.DataFrame:
 
 
 def shapes_warning(shapes: pd.DataFrame) -> str:
-    """A warning when some layer has fewer than 5 rows per neuron of the pair ('' if none)."""
-    if (shapes["rows per draw"] < 2 * shapes["neurons"] * 5).any():
-        return ("**Warning:** some layer has fewer than 5 rows per neuron of the pair; spans "
-                "are then large by chance and MMS is inflated.")
-    return ""
+    """A warning when some layer has fewer than 5 rows per neuron of the pair; otherwise the
+    fewest rows per neuron, so the page always says which case it is."""
+    fewest = float((shapes["rows per draw"] / (2 * shapes["neurons"])).min())
+    if fewest < 5:
+        return (f"**Warning:** some layer has fewer than 5 rows per neuron of the pair (fewest: "
+                f"{fewest:.3g}); spans are then large by chance and MMS is inflated.")
+    return f"Every layer has at least 5 rows per neuron of the pair (fewest: {fewest:.3g})."
 
 
 def curve_grid(curve_points: int, eps_grid: Sequence[float]) -> np.ndarray:
