@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 from bs4 import BeautifulSoup
 
 MACHINE_PATH = re.compile(r"(/work/|/tmp/|/home/|/root/|site-packages|\.venv/)")
-REPR = re.compile(r"\{'|<[\w.]+ object at 0x|array\(|dtype=|\bDataFrame\b|<Figure size")
+REPR = re.compile(r"\{'|<[\w.]+ object( at 0x|>)|array\(|dtype=|\bDataFrame\b|<Figure size")
 MISSING = re.compile(r"\b(nan|NaN|None)\b")
 PIPE_TABLE = re.compile(r"^\s*\|.*\|\s*$|\|\s*-{3,}\s*\|", re.M)
 
