@@ -216,8 +216,10 @@ def svcca(a: np.ndarray, b: np.ndarray, keep: float = 0.99) -> float:
     """SVCCA: mean canonical correlation between each side's top principal components that
     explain ``keep`` of its variance (Raghu et al. 2017)."""
     a, b = _check_pair(a, b)
-    pa, pb = (u * s for u, s, _ in _cca_bases(a, b, keep))
-    return cca(pa, pb)
+    # the kept components u * s span what the kept bases u span (already orthonormal and
+    # centred), so their canonical correlations come from the bases without a second SVD
+    (ua, _, _), (ub, _, _) = _cca_bases(a, b, keep)
+    return float(np.mean(np.clip(np.linalg.svd(ua.T @ ub, compute_uv=False), 0.0, 1.0)))
 
 
 def pwcca(a: np.ndarray, b: np.ndarray) -> float:
