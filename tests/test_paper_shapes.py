@@ -27,8 +27,11 @@ SHORT = {
                        "n_coords": 2000, "n_draws": 2, "curve_points": 4, "simple_units": 1,
                        "download": False, "device": "cpu",
                           "min_accuracy": 0.0},
-    "standard_measures": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "n_samples": 64,
-                          "max_samples": 500, "download": False, "device": "cpu",
+    # the CCA family needs more rows than twice the widest layer (measures.check_cca_samples):
+    # 513 for the MLP's 256 units (600 MNIST test images), 1,025 for the conv net's 512
+    # channels (200 CIFAR images x 16 positions, 1,100 kept)
+    "standard_measures": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "n_samples": 600,
+                          "max_samples": 1100, "download": False, "device": "cpu",
                           "min_accuracy": 0.0},
     "effective_weights": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "checkpoints": [1],
                           "per_class": 5, "download": False, "device": "cpu",
@@ -50,7 +53,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 
 def write_datasets(root: Path, rng: np.random.Generator) -> None:
-    """MNIST (300 train, 200 test) and CIFAR-10 (5 x 60 train, 200 test) at full image size.
+    """MNIST (300 train, 600 test) and CIFAR-10 (5 x 60 train, 200 test) at full image size.
     Images carry their class (a bright block at a class-dependent place), so one epoch learns
     something and no layer is dead by construction."""
     def images(labels, shape):
@@ -60,7 +63,7 @@ def write_datasets(root: Path, rng: np.random.Generator) -> None:
             x[i, ..., 4 + 8 * r: 12 + 8 * r, 2 + 5 * c: 7 + 5 * c] = 255
         return x
 
-    for split, n in (("train", 300), ("t10k", 200)):
+    for split, n in (("train", 300), ("t10k", 600)):
         labels = np.arange(n) % 10
         write_idx(root / "MNIST" / "raw" / f"{split}-images-idx3-ubyte", images(labels, (28, 28)))
         write_idx(root / "MNIST" / "raw" / f"{split}-labels-idx1-ubyte", labels)
