@@ -104,14 +104,24 @@ def test_a_registered_measure_joins_the_chapter_tables_and_claims():
     g = np.random.default_rng(5)
     acts = {net: {"l1": g.normal(size=(60, 4)), "l2": g.normal(size=(60, 4))}
             for net in ("t0", "t1", "u0", "u1")}
-    pairs = [("t0", "t1", "trained vs trained"), ("t0", "u0", "trained vs untrained"),
-             ("t1", "u1", "trained vs untrained")]
+    jobs = [("t0", "t1", "trained vs trained"), ("t0", "u0", "trained vs untrained"),
+            ("t1", "u1", "trained vs untrained")]
     with rm.registered(TOY):
-        table = ms.measure_table(acts, ["l1", "l2"], pairs)
+        table = ms.measure_table(acts, ["l1", "l2"], jobs)
         ident = ms.identification_table(acts, ["l1", "l2"], 2)
         assert "toy_sorted_means_trained_more_alike" in ms.claims()
     assert TOY.name in table.columns and TOY.name in set(ident.measure)
-    assert table[TOY.name].iloc[0] == pytest.approx(_toy(acts["t0"]["l1"], acts["t1"]["l1"]))
+    # every row is the measure of its own pair and layer (measure by measure, prepared layers)
+    for _, row in table.iterrows():
+        a, b = acts[row.net_a][row.layer], acts[row.net_b][row.layer]
+        assert row[TOY.name] == pytest.approx(_toy(a, b))
+        assert row["PWCCA"] == pytest.approx(rm.pwcca(a, b), abs=1e-12)
+    shuffled = pairs.shuffled_acts(acts, 2)
+    for _, row in ident[ident.measure == "PWCCA"].iterrows():
+        x, y = shuffled[row.net_a], shuffled[row.net_b]
+        forth = np.array([[rm.pwcca(x[p], y[q]) for q in ("l1", "l2")] for p in ("l1", "l2")])
+        back = np.array([[rm.pwcca(y[p], x[q]) for q in ("l1", "l2")] for p in ("l1", "l2")])
+        assert row.accuracy == pairs.identification_credit(forth, back)
 
 
 @pytest.mark.parametrize("exponent", (2, 4, 6, 8))
@@ -130,6 +140,9 @@ def test_an_offset_far_above_the_spread_changes_no_translation_invariant_measure
         if "translation" in m.invariances:
             assert m(a_off, b_off) == pytest.approx(m(a_ref, b_ref), abs=1e-12), (m.name,
                                                                                  exponent)
+            # and the prepared path the chapters use (centred in two passes)
+            assert m.compare(m.layer(a_off), m.layer(b_off)) == pytest.approx(
+                m(a_ref, b_ref), abs=1e-12), (m.name, exponent, "prepared")
     # float32 activations are accumulated in float64: CKA of the float32 copy equals the
     # float64 computation on the same (rounded) numbers
     a32, b32 = a.astype(np.float32), b.astype(np.float32)
@@ -268,7 +281,36 @@ def test_layer_identification_finds_planted_layers_and_counts_ties_fairly():
     assert list(tie.accuracy) == pytest.approx([1 / 3] * 3)  # chance, not 1
 
 
-def test_cached_rsa_equals_rsatoolbox_compare():
+def test_prepared_layers_give_each_measure_of_every_pair(registered):
+    """Per-network work once (:mod:`repsim_utils.science.prepared`): each layer prepared once
+    and reused for every pair it is in gives the measure of each pair to rounding. Where the
+    measure's own function is another computation (CKA streamed from sums, RSA by rsatoolbox's
+    compare, unit matching from the streamed correlation) this is also a cross-check."""
     a, b = pair()
-    assert rm.rsa_cached(a, b) == pytest.approx(rm.rsa(a, b), abs=1e-12)
-    assert rm.rsa_cached(a, b) == pytest.approx(rm.rsa_cached(a, b))  # the second: cached
+    g = np.random.default_rng(11)
+    c = np.tanh(a[:, :7] @ g.normal(size=(7, 7))) + 0.1 * g.normal(size=(N, 7))  # narrower
+    d = b.copy()
+    d[:, 2] = 4.0  # a dead unit
+    f = registered
+    layers = {"a": a, "b": b, "d": d} | ({} if f is TOY else {"c": c})  # the toy: equal widths
+    prepared = {k: f.layer(v) for k, v in layers.items()}
+    for x in layers:
+        for y in layers:
+            assert f.compare(prepared[x], prepared[y]) == pytest.approx(
+                f(layers[x], layers[y]), abs=1e-12), (f.name, x, y)
+
+
+def test_prepared_layers_refuse_what_the_measures_refuse():
+    a, _ = pair()
+    for name in ("CCA (mean rho)", "SVCCA", "PWCCA"):
+        m = rm.MEASURES[name]
+        with pytest.raises(ValueError, match="needs more samples"):
+            m.compare(m.layer(a[:20]), m.layer(rng.normal(size=(20, 15))))
+    for name in ("linear CKA", "Procrustes", "debiased CKA"):
+        m = rm.MEASURES[name]
+        with pytest.raises(ValueError, match="different samples|constant|no variance"):
+            m.compare(m.layer(a), m.layer(a[:100]))
+        with pytest.raises(ValueError, match="constant|no variance"):
+            m.compare(m.layer(np.ones((50, 3))), m.layer(a[:50]))
+    with pytest.raises(ValueError, match="both prepare and between"):
+        rm.Measure("half", _toy, "similarity", True, frozenset(), "none", prepare=np.asarray)

@@ -23,7 +23,6 @@ from repsim_utils.inference.pairs import (
     identification_credit,
     identification_matrices,
     layer_arrays,
-    pair_table,
     shuffled_acts,
     trained_pairs,
 )
@@ -75,13 +74,35 @@ def _check_samples(acts: Acts) -> None:
                              f"network {net}'s layers ({rows} rows per layer)")
 
 
+class _Layers:
+    """One measure's prepared layers (:meth:`~repsim_utils.science.measures.Measure.layer`),
+    each computed on first use and kept while this measure is compared: the per-network work
+    of every pair a layer is in, done once."""
+
+    def __init__(self, measure: rm.Measure, nets: Any) -> None:
+        self._measure, self._nets, self._done = measure, nets, {}
+
+    def __getitem__(self, key: tuple[str, str]) -> Any:
+        if key not in self._done:
+            net, layer = key
+            self._done[key] = self._measure.layer(self._nets[net][layer])
+        return self._done[key]
+
+
 def measure_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],
                   measures: Sequence[str] | None = None) -> pd.DataFrame:
     """Per (layer, pair): every measure between the same layer of the two networks (one
-    column per measure)."""
+    column per measure). Measure by measure, each network's layer is prepared once for all
+    its pairs."""
     names = list(MEASURES) if measures is None else list(measures)
-    return pair_table(layers, pairs, lambda layer, a, b: {
-        m: MEASURES[m](acts[a][layer], acts[b][layer]) for m in names}, "standard measures")
+    keys = [(la, p) for la in layers for p in pairs]
+    values: dict[str, list[float]] = {}
+    for m in track(names, "standard measures"):
+        measure, prepared = MEASURES[m], _Layers(MEASURES[m], acts)
+        values[m] = [measure.compare(prepared[a, la], prepared[b, la]) for la, (a, b, _) in keys]
+    return pd.DataFrame([{"layer": la, "net_a": a, "net_b": b, "kind": kind}
+                         | {m: values[m][k] for m in names}
+                         for k, (la, (a, b, kind)) in enumerate(keys)])
 
 
 def identification_table(acts: Acts, layers: Sequence[str], n: int,
@@ -93,24 +114,28 @@ def identification_table(acts: Acts, layers: Sequence[str], n: int,
     layer of one network to every layer of the other, both directions (an asymmetric measure
     is computed again with the arguments swapped). Chance would be 1 / layers, but neither
     the null nor untrained networks score chance: layers of different widths or resolutions
-    can be told apart without any learning."""
+    can be told apart without any learning. Measure by measure, each network's layer
+    (shuffled ones included) is prepared once for all its pairs."""
     names = list(MEASURES) if measures is None else list(measures)
     nets = shuffled_acts(acts, n, seed)
     jobs = [(f"t{i}", f"t{j}", TRAINED) for i, j in trained_pairs(n)]
     jobs += [(f"u{i}", f"u{j}", BOTH_UNTRAINED) for i, j in trained_pairs(n)]
     jobs += [(f"t{i}", f"s{j}", NULL) for i, j in trained_pairs(n)]
-    rows = []
-    for x, y, kind in track(jobs, "layer identification"):
-        a, b = nets[x], nets[y]
-        ys = {la: b[la] for la in layers}  # a shuffled network is shuffled once per pair
-        for m in names:
-            measure = MEASURES[m]
-            forth = np.array([[measure(a[la], ys[lb]) for lb in layers] for la in layers])
-            back = (forth.T if measure.symmetric else
-                    np.array([[measure(ys[la], a[lb]) for lb in layers] for la in layers]))
-            rows.append({"net_a": x, "net_b": y, "kind": kind, "measure": m,
-                         "accuracy": identification_credit(forth, back)})
-    return pd.DataFrame(rows)
+    credit: dict[tuple[int, str], float] = {}
+    for m, (k, (x, y, _)) in track([(m, job) for m in names for job in enumerate(jobs)],
+                                   "layer identification"):
+        measure = MEASURES[m]
+        if k == 0:
+            prepared = _Layers(measure, nets)  # the previous measure's layers are let go
+        forth = np.array([[measure.compare(prepared[x, la], prepared[y, lb]) for lb in layers]
+                          for la in layers])
+        back = (forth.T if measure.symmetric else
+                np.array([[measure.compare(prepared[y, la], prepared[x, lb]) for lb in layers]
+                          for la in layers]))
+        credit[k, m] = identification_credit(forth, back)
+    return pd.DataFrame([{"net_a": x, "net_b": y, "kind": kind, "measure": m,
+                          "accuracy": credit[k, m]}
+                         for k, (x, y, kind) in enumerate(jobs) for m in names])
 
 
 def identification_summary(table: pd.DataFrame, n: int, n_layers: int, **kwargs

@@ -29,11 +29,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from repsim_utils.science import matching
+from repsim_utils.science import prepared as pp
 from repsim_utils.science.arrays import as_pair
+from repsim_utils.science.prepared import check_cca_samples, hsic_u
 from repsim_utils.science.subspace import SubspaceMatcher
 
 # ---------------------------------------------------------------------------------------------
@@ -104,25 +107,14 @@ class Moments:
         return float(np.linalg.norm(cxy) ** 2 / den)
 
     def _hsic_u(self, kind: str) -> float:
-        """Unbiased HSIC (Song et al. 2012) of linear kernels K = X X^T, L = Y Y^T:
-        [tr(K~L~) + 1'K~1 1'L~1 / ((n-1)(n-2)) - 2/(n-2) 1'K~L~1] / (n(n-3)), K~ = K with a
-        zero diagonal, every term a function of the sums."""
-        n = self.n
+        """Unbiased HSIC of the accumulated sums (:func:`hsic_u`)."""
         if kind == "xx":
-            ab, sa, sb, qa, qb, qaqb, a_qb, b_qa = (self.xx, self.sx, self.sx, self.qx, self.qx,
-                                                    self.qx2, self.x_qx, self.x_qx)
+            args = (self.xx, self.sx, self.sx, self.qx, self.qx, self.qx2, self.x_qx, self.x_qx)
         elif kind == "yy":
-            ab, sa, sb, qa, qb, qaqb, a_qb, b_qa = (self.yy, self.sy, self.sy, self.qy, self.qy,
-                                                    self.qy2, self.y_qy, self.y_qy)
+            args = (self.yy, self.sy, self.sy, self.qy, self.qy, self.qy2, self.y_qy, self.y_qy)
         else:
-            ab, sa, sb, qa, qb, qaqb, a_qb, b_qa = (self.xy, self.sx, self.sy, self.qx, self.qy,
-                                                    self.qxqy, self.x_qy, self.y_qx)
-        tr = np.sum(ab * ab) - qaqb  # tr(K L) minus the diagonal terms
-        ka = sa @ sa - qa  # 1' K~ 1
-        lb = sb @ sb - qb
-        # 1' K~ L~ 1 = sum_i (x_i.s_x - |x_i|^2)(y_i.s_y - |y_i|^2)
-        kl = sa @ ab @ sb - sa @ a_qb - sb @ b_qa + qaqb
-        return float((tr + ka * lb / ((n - 1) * (n - 2)) - 2 * kl / (n - 2)) / (n * (n - 3)))
+            args = (self.xy, self.sx, self.sy, self.qx, self.qy, self.qxqy, self.x_qy, self.y_qx)
+        return hsic_u(self.n, *args)
 
     def debiased_cka(self) -> float:
         """HSIC_u(K, L) / sqrt(HSIC_u(K, K) HSIC_u(L, L)): about 0 for independent
@@ -157,53 +149,12 @@ def cka_stream(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> Moments:
 # CCA family
 
 
-def _basis(z: np.ndarray, keep: float | None = None, rtol: float = 1e-10
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Orthonormal basis U (samples, r) of the centred columns of z, with the singular values
-    s and right vectors V (units, r); rank r by a relative tolerance (no regulariser), or the
-    fewest components that explain ``keep`` of the variance."""
-    zc = z - z.mean(0)
-    u, s, vt = np.linalg.svd(zc, full_matrices=False)
-    if s.size == 0 or s[0] == 0:
-        raise ValueError("a representation is constant over the samples")
-    r = int(np.sum(s > rtol * s[0]))
-    if keep is not None:
-        var = np.cumsum(s[:r] ** 2) / np.sum(s[:r] ** 2)
-        r = int(np.searchsorted(var, keep) + 1)
-    return u[:, :r], s[:r], vt[:r].T
-
-
-def check_cca_samples(n: int, rank_a: int, rank_b: int, what: str = "") -> None:
-    """Refuse CCA where the data cannot fail: centred, n samples span n - 1 dimensions, so two
-    spans of ranks r_a + r_b > n - 1 must intersect and at least r_a + r_b - (n - 1) canonical
-    correlations are 1 whatever the data (independent noise with n <= units scores 1.0). This
-    is the condition on the bases actually compared (after SVCCA's truncation); the chapters
-    check it on the layers' widths before any work. Google's reference ``cca_core`` refuses such
-    input too; no regulariser is applied, so no value is silently changed."""
-    if rank_a + rank_b > n - 1:
-        forced = rank_a + rank_b - (n - 1)
-        raise ValueError(
-            f"CCA{' of ' + what if what else ''} needs more samples than the two sides' ranks "
-            f"together: {n} samples (n - 1 = {n - 1} centred dimensions) for ranks {rank_a} + "
-            f"{rank_b}, so {forced} canonical correlation(s) would be 1 whatever the data; use "
-            f"at least {rank_a + rank_b + 1} samples (max_samples) or narrower layers")
-
-
-def _cca_bases(a: np.ndarray, b: np.ndarray, keep: float | None = None
-               ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray],
-                          tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    ba, bb = _basis(a, keep), _basis(b, keep)
-    check_cca_samples(len(a), ba[0].shape[1], bb[0].shape[1])
-    return ba, bb
-
-
 def canonical_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """rho_1 >= rho_2 >= ... : the singular values of U_a^T U_b, U orthonormal bases of the
     centred column spans (min(rank a, rank b) values); refused where the ranks leave the spans
     no room to differ (:func:`check_cca_samples`)."""
     a, b = _check_pair(a, b)
-    (ua, _, _), (ub, _, _) = _cca_bases(a, b)
-    return np.clip(np.linalg.svd(ua.T @ ub, compute_uv=False), 0.0, 1.0)
+    return pp.canonical_correlations_between(pp.cca_layer(a), pp.cca_layer(b))
 
 
 def cca(a: np.ndarray, b: np.ndarray, squared: bool = False) -> float:
@@ -212,14 +163,29 @@ def cca(a: np.ndarray, b: np.ndarray, squared: bool = False) -> float:
     return float(np.mean(rho ** 2 if squared else rho))
 
 
-def svcca(a: np.ndarray, b: np.ndarray, keep: float = 0.99) -> float:
+def _cca_between(x: pp.CcaLayer, y: pp.CcaLayer) -> float:
+    return float(np.mean(pp.canonical_correlations_between(x, y)))
+
+
+def _svcca_layer(a: np.ndarray) -> pp.CcaLayer:
+    return pp.cca_layer(a, keep=SVCCA_KEEP)
+
+
+#: SVCCA keeps the fewest principal components explaining this share of the variance
+SVCCA_KEEP = 0.99
+
+
+def svcca(a: np.ndarray, b: np.ndarray, keep: float = SVCCA_KEEP) -> float:
     """SVCCA: mean canonical correlation between each side's top principal components that
     explain ``keep`` of its variance (Raghu et al. 2017)."""
     a, b = _check_pair(a, b)
     # the kept components u * s span what the kept bases u span (already orthonormal and
     # centred), so their canonical correlations come from the bases without a second SVD
-    (ua, _, _), (ub, _, _) = _cca_bases(a, b, keep)
-    return float(np.mean(np.clip(np.linalg.svd(ua.T @ ub, compute_uv=False), 0.0, 1.0)))
+    return _cca_between(pp.cca_layer(a, keep), pp.cca_layer(b, keep))
+
+
+def _pwcca_layer(a: np.ndarray) -> pp.CcaLayer:
+    return pp.cca_layer(a, neurons=True)
 
 
 def pwcca(a: np.ndarray, b: np.ndarray) -> float:
@@ -227,12 +193,7 @@ def pwcca(a: np.ndarray, b: np.ndarray) -> float:
     h_k the k-th canonical variate of ``a`` (in sample space) and a_j the centred neurons of
     ``a``. The weights come from the first argument, whatever the widths."""
     a, b = _check_pair(a, b)
-    (ua, _, _), (ub, _, _) = _cca_bases(a, b)
-    p, rho, _ = np.linalg.svd(ua.T @ ub, full_matrices=False)
-    h = ua @ p  # canonical variates of a, unit norm, one per rho
-    w = np.abs(h.T @ (a - a.mean(0))).sum(1)
-    rho = np.clip(rho, 0.0, 1.0)
-    return float(np.sum(w * rho) / np.sum(w))
+    return pp.pwcca_between(_pwcca_layer(a), pp.cca_layer(b))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,11 +204,7 @@ def procrustes(a: np.ndarray, b: np.ndarray) -> float:
     """cos of the angular Procrustes distance (Williams et al. 2021): ||A^T B||_* for centred A,
     B scaled to unit Frobenius norm; 1 when B is a rotation (or reflection) of A."""
     a, b = _check_pair(a, b)
-    a, b = a - a.mean(0), b - b.mean(0)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        raise ValueError("a representation is constant over the samples")
-    return float(min(1.0, np.linalg.svd((a / na).T @ (b / nb), compute_uv=False).sum()))
+    return pp.procrustes_between(pp.procrustes_layer(a), pp.procrustes_layer(b))
 
 
 def rdm_ranks(a: np.ndarray) -> np.ndarray:
@@ -272,9 +229,7 @@ def _centred(z: np.ndarray) -> np.ndarray:
 
 def rsa_ranks(ra: np.ndarray, rb: np.ndarray) -> float:
     """Spearman correlation of two RDMs from their ranks (:func:`rdm_ranks`)."""
-    if ra.shape != rb.shape:
-        raise ValueError("the two RDMs are over different numbers of samples")
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return pp.rsa_between(ra, rb)
 
 
 def rsa(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> float:
@@ -302,24 +257,13 @@ def unit_matching(a: np.ndarray, b: np.ndarray) -> float:
     return matching.semi_match(matching.correlation(a, b)).mean
 
 
+def _identity(a: np.ndarray) -> np.ndarray:
+    return a
+
+
 def mms(a: np.ndarray, b: np.ndarray) -> float:
     """Maximum-match similarity at :data:`MMS_EPS` (Wang et al. 2018)."""
     return float(SubspaceMatcher(a, b).similarity(MMS_EPS))
-
-
-_RANKS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def rsa_cached(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`rsa` with each array's RDM ranked once (the same layer is in many pairs): the
-    ranks are kept per array object, for as long as that array is alive."""
-    def ranks(z: np.ndarray) -> np.ndarray:
-        hit = _RANKS.get(id(z))
-        if hit is None or hit[0] is not z:
-            hit = _RANKS[id(z)] = (z, rdm_ranks(z))
-        return hit[1]
-
-    return rsa_ranks(ranks(a), ranks(b))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,6 +290,11 @@ class Measure:
     invariances: frozenset[str]
     #: citation key of the paper that defines it (book/references.bib)
     paper: str
+    #: the per-network work on one layer, done once for every pair it is in
+    #: (:mod:`repsim_utils.science.prepared`); None: the layer itself
+    prepare: Callable[[np.ndarray], Any] | None = None
+    #: the per-pair work on two prepared layers; None: ``function`` on the two layers
+    between: Callable[[Any, Any], float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("similarity", "distance"):
@@ -356,8 +305,21 @@ class Measure:
             raise ValueError(f"measure {self.name!r}: unknown invariances {sorted(unknown)}; "
                              f"known: {', '.join(TRANSFORMS)}")
 
+        if (self.prepare is None) != (self.between is None):
+            raise ValueError(f"measure {self.name!r}: give both prepare and between, or "
+                             f"neither")
+
     def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
         return self.function(a, b)
+
+    def layer(self, a: np.ndarray) -> Any:
+        """One layer prepared for :meth:`compare` (the per-network work of every pair)."""
+        return a if self.prepare is None else self.prepare(a)
+
+    def compare(self, x: Any, y: Any) -> float:
+        """The measure of two layers prepared by :meth:`layer`: equal to ``self(a, b)`` to
+        rounding, at the cost of the cross terms only."""
+        return float(self.function(x, y) if self.between is None else self.between(x, y))
 
     @property
     def key(self) -> str:
@@ -391,20 +353,26 @@ _ALL = frozenset(TRANSFORMS)
 _NOT_LINEAR = _ALL - {"invertible"}
 for _m in (
     Measure("unit matching", unit_matching, "similarity", False,
-            frozenset({"scale", "permutation", "translation"}), "li2016convergent"),
+            frozenset({"scale", "permutation", "translation"}), "li2016convergent",
+            pp.units_layer, pp.unit_matching_between),
     # raw (uncentred) neuron vectors, as Wang et al. define the match: an offset moves spans
     Measure(f"MMS (eps {MMS_EPS})", mms, "similarity", True, _ALL - {"translation"},
             "wang2018towards"),
-    Measure("linear CKA", linear_cka, "similarity", True, _NOT_LINEAR, "kornblith2019similarity"),
+    Measure("linear CKA", linear_cka, "similarity", True, _NOT_LINEAR, "kornblith2019similarity",
+            pp.cka_layer, pp.linear_cka_between),
     Measure("debiased CKA", debiased_cka, "similarity", True, _NOT_LINEAR,
-            "kornblith2019similarity"),
-    Measure("CCA (mean rho)", cca, "similarity", True, _ALL, "raghu2017svcca"),
-    Measure("SVCCA", svcca, "similarity", True, _NOT_LINEAR, "raghu2017svcca"),
+            "kornblith2019similarity", pp.hsic_layer, pp.debiased_cka_between),
+    Measure("CCA (mean rho)", cca, "similarity", True, _ALL, "raghu2017svcca",
+            pp.cca_layer, _cca_between),
+    Measure("SVCCA", svcca, "similarity", True, _NOT_LINEAR, "raghu2017svcca",
+            _svcca_layer, _cca_between),
     Measure("PWCCA", pwcca, "similarity", False,
-            frozenset({"scale", "permutation", "translation"}), "morcos2018insights"),
+            frozenset({"scale", "permutation", "translation"}), "morcos2018insights",
+            _pwcca_layer, pp.pwcca_between),
     Measure("Procrustes", procrustes, "similarity", True, _NOT_LINEAR,
-            "williams2021generalized"),
-    Measure("RSA", rsa_cached, "similarity", True, _NOT_LINEAR, "kriegeskorte2008rsa"),
+            "williams2021generalized", pp.procrustes_layer, pp.procrustes_between),
+    Measure("RSA", rsa, "similarity", True, _NOT_LINEAR, "kriegeskorte2008rsa",
+            rdm_ranks, pp.rsa_between),
 ):
     register(_m)
 
@@ -422,7 +390,7 @@ def invariance_table(measures: Iterable[Measure] | None = None) -> str:
 
 __doc__ = (__doc__ or "") + "\n" + invariance_table() + "\n"
 
-__all__ = ["MEASURES", "MMS_EPS", "TRANSFORMS", "Measure", "Moments", "canonical_correlations",
-           "cca", "check_cca_samples", "cka_stream", "debiased_cka", "invariance_table",
-           "linear_cka", "mms", "procrustes", "pwcca", "rdm_ranks", "register", "registered",
-           "rsa", "rsa_cached", "rsa_ranks", "svcca", "unit_matching"]
+__all__ = ["MEASURES", "MMS_EPS", "Measure", "Moments", "SVCCA_KEEP", "TRANSFORMS",
+           "canonical_correlations", "cca", "check_cca_samples", "cka_stream", "debiased_cka",
+           "hsic_u", "invariance_table", "linear_cka", "mms", "procrustes", "pwcca", "rdm_ranks",
+           "register", "registered", "rsa", "rsa_ranks", "svcca", "unit_matching"]
