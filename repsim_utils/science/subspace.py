@@ -20,6 +20,7 @@ calls of the simple-match search) in that small space.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,17 +85,24 @@ class SubspaceMatcher:
         self._gram = r.T @ r
         self.alive_x = np.flatnonzero(alive[: self.n_x])
         self.alive_y = np.flatnonzero(alive[self.n_x:])
-        # Every span searched is a subspace of span(X) or of span(Y). Rotating into an
-        # orthonormal basis of each (exact) shrinks the factorisations to rank(X) or rank(Y)
-        # rows; what lies outside is a fixed per-neuron residual added back in `_resid2`.
-        cols = {"x": r[:, : self.n_x], "y": r[:, self.n_x:]}
-        self._in = {}
-        self._outside2 = {}
+        self._r = r
+
+    @functools.cached_property
+    def _in(self) -> dict[tuple[str, str], np.ndarray]:
+        """``_in[b, s]``: the neurons of side s in the coordinates of an orthonormal basis of
+        span(b). Every span searched is a subspace of span(X) or of span(Y); rotating into an
+        orthonormal basis of each (exact) shrinks the factorisations to rank(X) or rank(Y)
+        rows; what lies outside is a fixed per-neuron residual (:attr:`_outside2`) added back
+        in `_resid2`. Computed on first use: a maximum match whose screen is sure of every
+        neuron (one eps, as the standard-measures chapter's MMS) never needs it."""
+        cols = {"x": self._r[:, : self.n_x], "y": self._r[:, self.n_x:]}
+        inside, self._outside2 = {}, {}
         for b, t in (("x", "y"), ("y", "x")):
             u = _svd_basis(cols[b])[0]
-            self._in[b, b] = u.T @ cols[b]
-            self._in[b, t] = u.T @ cols[t]
-            self._outside2[b] = np.sum((cols[t] - u @ self._in[b, t]) ** 2, axis=0)
+            inside[b, b] = u.T @ cols[b]
+            inside[b, t] = u.T @ cols[t]
+            self._outside2[b] = np.sum((cols[t] - u @ inside[b, t]) ** 2, axis=0)
+        return inside
 
     # -- distances --------------------------------------------------------------------------
 
@@ -106,7 +114,7 @@ class SubspaceMatcher:
                 ) -> np.ndarray:
         """Squared distances of neurons ``idx`` of ``side`` to the span of the orthonormal
         columns ``q``, given in the coordinates of ``basis_side``'s layer span."""
-        v = self._in[basis_side, side][:, idx]
+        v = self._in[basis_side, side][:, idx]  # sets _outside2 on first use
         resid = np.sum((v - q @ (q.T @ v)) ** 2, axis=0)
         if side != basis_side:
             resid += self._outside2[basis_side][idx]
