@@ -63,10 +63,11 @@ def chapter_shapes(sizes: tuple[int, ...]) -> None:
         print(f"\n{label}: seconds for all pairs of S networks, every layer")
         print(f"  {'measure':<16s} {'S':>3s} {'pairs':>6s} {'per-pair':>9s} {'prepared':>9s} "
               f"{'ratio':>7s} {'max |diff|':>10s}")
+        nets_of = {s: networks(s, 1000, widths) for s in sizes}
         for name, measure in rm.MEASURES.items():
             times = []
             for s in sizes:
-                nets = networks(s, 1000, widths)
+                nets = nets_of[s]
                 new, t_new = prepared(measure, nets)
                 old, t_old = per_pair(measure, nets)
                 times.append(t_new)

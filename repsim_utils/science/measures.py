@@ -167,12 +167,12 @@ def _cca_between(x: pp.CcaLayer, y: pp.CcaLayer) -> float:
     return float(np.mean(pp.canonical_correlations_between(x, y)))
 
 
-def _svcca_layer(a: np.ndarray) -> pp.CcaLayer:
-    return pp.cca_layer(a, keep=SVCCA_KEEP)
-
-
 #: SVCCA keeps the fewest principal components explaining this share of the variance
 SVCCA_KEEP = 0.99
+
+
+def _svcca_layer(a: np.ndarray) -> pp.CcaLayer:
+    return pp.cca_layer(a, keep=SVCCA_KEEP)
 
 
 def svcca(a: np.ndarray, b: np.ndarray, keep: float = SVCCA_KEEP) -> float:
@@ -255,10 +255,6 @@ def unit_matching(a: np.ndarray, b: np.ndarray) -> float:
     """Mean semi-matched correlation (Li et al. 2016): each unit of ``a`` takes its most
     correlated unit of ``b``; dead units count 0."""
     return matching.semi_match(matching.correlation(a, b)).mean
-
-
-def _identity(a: np.ndarray) -> np.ndarray:
-    return a
 
 
 def mms(a: np.ndarray, b: np.ndarray) -> float:

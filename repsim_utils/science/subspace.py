@@ -88,21 +88,30 @@ class SubspaceMatcher:
         self._r = r
 
     @functools.cached_property
-    def _in(self) -> dict[tuple[str, str], np.ndarray]:
-        """``_in[b, s]``: the neurons of side s in the coordinates of an orthonormal basis of
-        span(b). Every span searched is a subspace of span(X) or of span(Y); rotating into an
+    def _sides(self) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, np.ndarray]]:
+        """Every span searched is a subspace of span(X) or of span(Y); rotating into an
         orthonormal basis of each (exact) shrinks the factorisations to rank(X) or rank(Y)
-        rows; what lies outside is a fixed per-neuron residual (:attr:`_outside2`) added back
-        in `_resid2`. Computed on first use: a maximum match whose screen is sure of every
-        neuron (one eps, as the standard-measures chapter's MMS) never needs it."""
+        rows. Returns (inside, outside2): ``inside[b, s]`` the neurons of side s in the
+        coordinates of span(b)'s basis, ``outside2[b]`` the fixed squared residual of the other
+        side's neurons outside span(b), added back in `_resid2`. Computed on first use: a
+        maximum match whose screen is sure of every neuron (one eps, as the standard-measures
+        chapter's MMS) never needs it."""
         cols = {"x": self._r[:, : self.n_x], "y": self._r[:, self.n_x:]}
-        inside, self._outside2 = {}, {}
+        inside, outside2 = {}, {}
         for b, t in (("x", "y"), ("y", "x")):
             u = _svd_basis(cols[b])[0]
             inside[b, b] = u.T @ cols[b]
             inside[b, t] = u.T @ cols[t]
-            self._outside2[b] = np.sum((cols[t] - u @ inside[b, t]) ** 2, axis=0)
-        return inside
+            outside2[b] = np.sum((cols[t] - u @ inside[b, t]) ** 2, axis=0)
+        return inside, outside2
+
+    @property
+    def _in(self) -> dict[tuple[str, str], np.ndarray]:
+        return self._sides[0]
+
+    @property
+    def _outside2(self) -> dict[str, np.ndarray]:
+        return self._sides[1]
 
     # -- distances --------------------------------------------------------------------------
 
@@ -114,7 +123,7 @@ class SubspaceMatcher:
                 ) -> np.ndarray:
         """Squared distances of neurons ``idx`` of ``side`` to the span of the orthonormal
         columns ``q``, given in the coordinates of ``basis_side``'s layer span."""
-        v = self._in[basis_side, side][:, idx]  # sets _outside2 on first use
+        v = self._in[basis_side, side][:, idx]
         resid = np.sum((v - q @ (q.T @ v)) ** 2, axis=0)
         if side != basis_side:
             resid += self._outside2[basis_side][idx]
