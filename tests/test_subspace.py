@@ -240,3 +240,68 @@ def test_the_shapes_sentence_warns_below_5_rows_per_neuron_and_otherwise_says_so
     many = few.assign(**{"rows per draw": [1797, 1797]})
     assert sm.shapes_warning(many) == ("Every layer has at least 5 rows per neuron of the pair "
                                        "(fewest: 14).")
+
+
+def _noisy_pair(d=600, units=14, seed=3):
+    r = np.random.default_rng(seed)
+    common = r.normal(size=(d, 4))
+    x = np.maximum(common @ r.normal(size=(4, units)) + 0.4 * r.normal(size=(d, units)), 0)
+    y = np.maximum(common @ r.normal(size=(4, units)) + 0.4 * r.normal(size=(d, units)), 0)
+    return x, y
+
+
+def test_inverse_gram_deletions_equal_the_factorisation_route(monkeypatch):
+    x, y = _noisy_pair()
+    fast = SubspaceMatcher(x, y)
+    eps = 0.6
+    mm = fast.maximum_match(eps)
+    assert mm.size > 8
+    assert isinstance(subspace._state(fast, mm.x, mm.y), subspace._GramState)
+    units = [("x", int(u)) for u in mm.x[:4]] + [("y", int(u)) for u in mm.y[:4]]
+    got = [fast.minimal_match(eps, u, s, seed=k) for k, (s, u) in enumerate(units)]
+    # the same searches through pivoted QR / SVD only, and with a renewal after every downdate
+    monkeypatch.setattr(subspace, "_state", lambda m, xs, ys: subspace._MatchState(m, xs, ys))
+    slow = SubspaceMatcher(x, y)
+    want = [slow.minimal_match(eps, u, s, seed=k) for k, (s, u) in enumerate(units)]
+    monkeypatch.undo()
+    monkeypatch.setattr(subspace, "GRAM_REFRESH", 1)
+    renewed = [SubspaceMatcher(x, y).minimal_match(eps, u, s, seed=k)
+               for k, (s, u) in enumerate(units)]
+    for g, w, r in zip(got, want, renewed, strict=True):
+        np.testing.assert_array_equal(g.x, w.x)
+        np.testing.assert_array_equal(g.y, w.y)
+        np.testing.assert_array_equal(r.x, w.x)
+        np.testing.assert_array_equal(r.y, w.y)
+    rx, ry = direct_minimal_match(x, y, eps, units[0][1])
+    np.testing.assert_array_equal(fast.minimal_match(eps, units[0][1]).x, rx)
+    np.testing.assert_array_equal(fast.minimal_match(eps, units[0][1]).y, ry)
+
+
+def test_rank_deficient_sides_take_the_factorisation_route():
+    base = rng.normal(size=(300, 2))
+    x = base @ rng.normal(size=(2, 5))  # 5 units in a 2-dim span
+    y = base @ rng.normal(size=(2, 4))
+    fast = SubspaceMatcher(x, y)
+    mm = fast.maximum_match(1e-6)
+    assert isinstance(subspace._state(fast, mm.x, mm.y), subspace._MatchState)
+
+
+def test_kept_screens_and_matches_do_not_change_any_match(monkeypatch):
+    # a shuffled grid: each search starts from the match at the nearest larger eps found so
+    # far, or is read off when the matches below and above have one size
+    x, y = _noisy_pair(seed=4)
+    grid = np.random.default_rng(1).permutation(np.linspace(0, 0.95, 40))
+    shared = SubspaceMatcher(x, y)
+    got = [shared.maximum_match(e) for e in grid]
+    assert len(shared._screens) < 2 * len(grid)  # rounds repeat across eps
+    assert len({g.size for g in got}) > 5 and len(shared._found) < len(grid)
+    with pytest.raises(ValueError, match="read-only"):
+        got[0].x[:] = 0  # a kept match cannot be changed by its user
+    monkeypatch.setattr(subspace, "SCREEN_CACHE", 1)  # emptied at every new screen
+    for e, g in zip(grid, got, strict=True):
+        m = SubspaceMatcher(x, y).maximum_match(e)
+        np.testing.assert_array_equal(g.x, m.x)
+        np.testing.assert_array_equal(g.y, m.y)
+        rx, ry = direct_maximum_match(x, y, e)
+        np.testing.assert_array_equal(g.x, rx)
+        np.testing.assert_array_equal(g.y, ry)

@@ -51,30 +51,36 @@ def probe_set(data: Dataset, per_class: int, seed: int = 0) -> tuple[torch.Tenso
     return x[pick], y[pick]
 
 
-def weights_at(run: Trained | Network, epoch: int, x: torch.Tensor
+def weights_at(run: Trained | Network, epoch: int, x: torch.Tensor, device: str | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(W_eff flattened to (samples, outputs * inputs), b_eff and f(x) (samples, outputs), the
     identity error max |W_eff x + b_eff - f(x)|) of ``run`` at checkpoint ``epoch`` (or of an
-    untrained network), in float64."""
-    net = (run.at(epoch) if isinstance(run, Trained) else copy.deepcopy(run)).double().eval()
-    x = x.double()
+    untrained network), in float64, computed on ``device`` (a torch device: "cuda" on a
+    GPU; None: the CPU)."""
+    device = device or "cpu"
+    net = (run.at(epoch) if isinstance(run, Trained) else copy.deepcopy(run))
+    net = net.to(device=device, dtype=torch.float64).eval()
+    x = x.to(device=device, dtype=torch.float64)
     w, b = effective_weights(net, x)
     with torch.no_grad():
         f = net(x)
-    return w.flatten(1).numpy(), b.numpy(), f.numpy(), identity_error(w, b, x, f)
+    err = identity_error(w, b, x, f)
+    return w.flatten(1).cpu().numpy(), b.cpu().numpy(), f.cpu().numpy(), err
 
 
 def effective_table(runs: dict[str, Trained], x: torch.Tensor, y: torch.Tensor,
-                    k: int = 5) -> tuple[pd.DataFrame, dict[tuple[str, int], np.ndarray]]:
+                    k: int = 5, device: str | None = None
+                    ) -> tuple[pd.DataFrame, dict[tuple[str, int], np.ndarray]]:
     """Per (network, checkpoint, representation): every class-structure measure
     (:func:`class_structure.measures`) of W_eff(x) and of the last hidden layer, the test
     accuracy, the share of the output carried by b_eff (mean ||b_eff|| / mean ||f||) and the
-    identity error. Also returns the flattened W_eff per (network, epoch)."""
+    identity error. Also returns the flattened W_eff per (network, epoch). The effective
+    weights are computed on ``device`` (:func:`weights_at`)."""
     labels = y.numpy()
     rows, flat = [], {}
     jobs = [(name, run, e) for name, run in runs.items() for e in sorted(run.checkpoints)]
     for name, run, epoch in track(jobs, "effective weights"):
-        w, b, f, err = weights_at(run, epoch, x)
+        w, b, f, err = weights_at(run, epoch, x, device)
         flat[name, epoch] = w
         net = run.at(epoch)
         hidden = activations(net, x, [net.hidden[-1]], dtype=np.float64,
@@ -107,17 +113,19 @@ def map_similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 def cross_seed_table(trained: Sequence[Trained], untrained: Sequence[Network], x: torch.Tensor,
                      y: torch.Tensor, flat: dict[tuple[str, int], np.ndarray],
-                     names: Sequence[str], seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     names: Sequence[str], seed: int = 0, device: str | None = None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(pairs, trend). ``pairs``: per pair of networks (every two trained ones ``t{i}``, every
     two independent untrained ones ``u{i}`` and each trained one with ``u{i}``), the map
     similarity of their final W_eff(x) on the same inputs, and two nulls with the second
     network's inputs shuffled: across all inputs (``similarity_null``) and within each class
     (``similarity_null_class``: what class structure alone gives). ``trend``: per pair of
     trained networks and checkpoint, the similarity when both are at that epoch (epoch 0: two
-    untrained networks). ``names[i]`` keys ``flat``."""
+    untrained networks). ``names[i]`` keys ``flat``; the untrained W_eff are computed on
+    ``device``."""
     n = len(trained)
     final = {i: flat[names[i], max(trained[i].checkpoints)] for i in range(n)}
-    base = {i: weights_at(u, 0, x)[0] for i, u in enumerate(untrained)}
+    base = {i: weights_at(u, 0, x, device)[0] for i, u in enumerate(untrained)}
     perm = np.random.default_rng(seed).permutation(len(x))
     within = stats.within_class_permutation(y.numpy(), seed)
     maps = {f"t{i}": final[i] for i in range(n)} | {f"u{i}": base[i] for i in range(n)}

@@ -34,6 +34,7 @@ from repsim_utils.inference.verdicts import (
     training_verdict,
 )
 from repsim_utils.science import measures as rm
+from repsim_utils.science import prepared as pp
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -79,26 +80,29 @@ class _Layers:
     each computed on first use and kept while this measure is compared: the per-network work
     of every pair a layer is in, done once."""
 
-    def __init__(self, measure: rm.Measure, nets: Any) -> None:
-        self._measure, self._nets, self._done = measure, nets, {}
+    def __init__(self, measure: rm.Measure, nets: Any, device: str | None = None) -> None:
+        self._measure, self._nets, self._device, self._done = measure, nets, device, {}
 
     def __getitem__(self, key: tuple[str, str]) -> Any:
         if key not in self._done:
             net, layer = key
-            self._done[key] = self._measure.layer(self._nets[net][layer])
+            self._done[key] = self._measure.layer(self._nets[net][layer], self._device)
         return self._done[key]
 
 
 def measure_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],
-                  measures: Sequence[str] | None = None) -> pd.DataFrame:
+                  measures: Sequence[str] | None = None, device: str | None = None
+                  ) -> pd.DataFrame:
     """Per (layer, pair): every measure between the same layer of the two networks (one
     column per measure). Measure by measure, each network's layer is prepared once for all
-    its pairs."""
+    its pairs, on ``device`` (a torch device, e.g. "cuda"; None: NumPy) for the measures with
+    a device path (:attr:`~repsim_utils.science.measures.Measure.on_devices`)."""
+    pp.check_device(device)
     names = list(MEASURES) if measures is None else list(measures)
     keys = [(la, p) for la in layers for p in pairs]
     values: dict[str, list[float]] = {}
     for m in track(names, "standard measures"):
-        measure, prepared = MEASURES[m], _Layers(MEASURES[m], acts)
+        measure, prepared = MEASURES[m], _Layers(MEASURES[m], acts, device)
         values[m] = [measure.compare(prepared[a, la], prepared[b, la]) for la, (a, b, _) in keys]
     return pd.DataFrame([{"layer": la, "net_a": a, "net_b": b, "kind": kind}
                          | {m: values[m][k] for m in names}
@@ -106,7 +110,8 @@ def measure_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair],
 
 
 def identification_table(acts: Acts, layers: Sequence[str], n: int,
-                         measures: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
+                         measures: Sequence[str] | None = None, seed: int = 0,
+                         device: str | None = None) -> pd.DataFrame:
     """Layer identification (Kornblith et al. 2019): for every pair of trained networks (i, j),
     every pair of untrained networks and every trained pair with j's samples shuffled (the
     same order in every layer: the null of the argmax itself), and every measure,
@@ -115,7 +120,9 @@ def identification_table(acts: Acts, layers: Sequence[str], n: int,
     is computed again with the arguments swapped). Chance would be 1 / layers, but neither
     the null nor untrained networks score chance: layers of different widths or resolutions
     can be told apart without any learning. Measure by measure, each network's layer
-    (shuffled ones included) is prepared once for all its pairs."""
+    (shuffled ones included) is prepared once for all its pairs, on ``device`` as in
+    :func:`measure_table`."""
+    pp.check_device(device)
     names = list(MEASURES) if measures is None else list(measures)
     nets = shuffled_acts(acts, n, seed)
     jobs = [(f"t{i}", f"t{j}", TRAINED) for i, j in trained_pairs(n)]
@@ -126,7 +133,7 @@ def identification_table(acts: Acts, layers: Sequence[str], n: int,
                                    "layer identification"):
         measure = MEASURES[m]
         if k == 0:
-            prepared = _Layers(measure, nets)  # the previous measure's layers are let go
+            prepared = _Layers(measure, nets, device)  # the previous measure's are let go
         forth = np.array([[measure.compare(prepared[x, la], prepared[y, lb]) for lb in layers]
                           for la in layers])
         back = (forth.T if measure.symmetric else

@@ -23,6 +23,7 @@ from repsim_utils.inference import stats
 from repsim_utils.inference.pairs import layer_arrays, summarise
 from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, training_verdict
 from repsim_utils.nets.recipes import Networks
+from repsim_utils.science.prepared import check_device
 from repsim_utils.science.subspace import SubspaceMatcher, coordinate_draws
 
 if TYPE_CHECKING:
@@ -74,24 +75,26 @@ def check_eps(values: Sequence[float], name: str = "eps") -> None:
 
 
 def matchers(a: np.ndarray, b: np.ndarray, center: bool, n_coords: int, n_draws: int,
-             seed: int = 0) -> list[SubspaceMatcher]:
-    """One :class:`SubspaceMatcher` per coordinate draw of the layer pair (a, b)."""
-    return [SubspaceMatcher(a[rows], b[rows], center=center)
+             seed: int = 0, device: str | None = None) -> list[SubspaceMatcher]:
+    """One :class:`SubspaceMatcher` per coordinate draw of the layer pair (a, b), each
+    factorised on ``device`` (None: NumPy)."""
+    return [SubspaceMatcher(a[rows], b[rows], center=center, device=device)
             for rows in coordinate_draws(len(a), n_coords, n_draws, seed)]
 
 
 def mms_table(acts: dict[str, dict[str, np.ndarray]], layers: Sequence[str],
               pairs: Sequence[tuple[str, str, str]], eps: Sequence[float],
               center: Sequence[bool] = (False, True), n_coords: int = 10_000,
-              n_draws: int = 16, seed: int = 0) -> pd.DataFrame:
+              n_draws: int = 16, seed: int = 0, device: str | None = None) -> pd.DataFrame:
     """Per (layer, pair, variant, eps): MMS averaged over coordinate draws, and per (layer,
     pair, variant) the smallest eps of a full match (``full_eps``) and of a half match
-    (``eps50``, :func:`eps_half`), averaged likewise."""
+    (``eps50``, :func:`eps_half`), averaged likewise. ``device``: see :func:`matchers`."""
     check_eps(eps)
+    check_device(device)
     rows = []
     jobs = [(layer, pair, c) for layer in layers for pair in pairs for c in center]
     for layer, (a, b, kind), c in track(jobs, "maximum matches"):
-        ms = matchers(acts[a][layer], acts[b][layer], c, n_coords, n_draws, seed)
+        ms = matchers(acts[a][layer], acts[b][layer], c, n_coords, n_draws, seed, device)
         mms = np.mean([m.similarity(eps) for m in ms], axis=0)
         full = float(np.mean([m.smallest_full_eps() for m in ms]))
         half = float(np.mean([eps_half(m) for m in ms]))
@@ -105,20 +108,22 @@ def mms_table(acts: dict[str, dict[str, np.ndarray]], layers: Sequence[str],
 
 def simple_match_table(acts: dict[str, dict[str, np.ndarray]], layers: Sequence[str],
                        pairs: Sequence[tuple[str, str, str]], eps: float | None, n_units: int,
-                       n_orders: int, n_coords: int = 10_000, seed: int = 0) -> pd.DataFrame:
+                       n_orders: int, n_coords: int = 10_000, seed: int = 0,
+                       device: str | None = None) -> pd.DataFrame:
     """Sizes |X'| + |Y'| of v-minimal matches (Wang et al. 2018, Algorithm 2) for every pair:
     per layer, ``n_units`` neurons drawn at random from each side of the maximum match, each
     with ``n_orders`` random deletion orders (raw activations, first coordinate draw). ``eps``
     None searches each pair at its own eps50, where a maximum match always exists. Neurons
     outside the maximum match have no simple match and are not drawn; ``fraction`` is the size
-    over the layer pair's neurons."""
+    over the layer pair's neurons. ``device``: see :func:`matchers`."""
     if eps is not None:
         check_eps([eps])
+    check_device(device)
     rng = np.random.default_rng(seed)
     rows = []
     jobs = [(layer, pair) for layer in layers for pair in pairs]
     for layer, (a, b, kind) in track(jobs, "simple matches"):
-        m = matchers(acts[a][layer], acts[b][layer], False, n_coords, 1, seed)[0]
+        m = matchers(acts[a][layer], acts[b][layer], False, n_coords, 1, seed, device)[0]
         e = eps_half(m) if eps is None else eps
         if e >= 1:  # more than half the neurons dead: no eps < 1 reaches a half match
             continue

@@ -179,14 +179,14 @@ def effective_weights(model: nn.Module, x: torch.Tensor, batch_size: int = 64
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """W_eff (batch, outputs, inputs) and b_eff (batch, outputs) with
     f(x) = W_eff(x) x.flatten() + b_eff(x) (Ye 2025, Eq. 2-3), for a batch ``x`` of shape
-    (batch, *input_shape). Runs in the dtype of ``x``; use float64 (``model.double()``) for
-    identity checks. ``inputs`` is the flattened input size. Works through the batch in
-    chunks of ``batch_size`` inputs.
+    (batch, *input_shape). Runs on the model's device, in its dtype; use float64
+    (``model.double()``) for identity checks. ``inputs`` is the flattened input size. Works
+    through the batch in chunks of ``batch_size`` inputs.
     """
     layers, alpha, reference = _layers(model)
     param = next(model.parameters(), None)
     if param is not None:  # compute in the model's dtype (float64 models for exact checks)
-        x = x.to(dtype=param.dtype)
+        x = x.to(device=param.device, dtype=param.dtype)  # and on its device
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ws, bs = [], []

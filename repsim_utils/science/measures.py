@@ -171,8 +171,8 @@ def _cca_between(x: pp.CcaLayer, y: pp.CcaLayer) -> float:
 SVCCA_KEEP = 0.99
 
 
-def _svcca_layer(a: np.ndarray) -> pp.CcaLayer:
-    return pp.cca_layer(a, keep=SVCCA_KEEP)
+def _svcca_layer(a: np.ndarray, device: str | None = None) -> pp.CcaLayer:
+    return pp.cca_layer(a, keep=SVCCA_KEEP, device=device)
 
 
 def svcca(a: np.ndarray, b: np.ndarray, keep: float = SVCCA_KEEP) -> float:
@@ -184,8 +184,8 @@ def svcca(a: np.ndarray, b: np.ndarray, keep: float = SVCCA_KEEP) -> float:
     return _cca_between(pp.cca_layer(a, keep), pp.cca_layer(b, keep))
 
 
-def _pwcca_layer(a: np.ndarray) -> pp.CcaLayer:
-    return pp.cca_layer(a, neurons=True)
+def _pwcca_layer(a: np.ndarray, device: str | None = None) -> pp.CcaLayer:
+    return pp.cca_layer(a, neurons=True, device=device)
 
 
 def pwcca(a: np.ndarray, b: np.ndarray) -> float:
@@ -291,6 +291,9 @@ class Measure:
     prepare: Callable[[np.ndarray], Any] | None = None
     #: the per-pair work on two prepared layers; None: ``function`` on the two layers
     between: Callable[[Any, Any], float] | None = None
+    #: does ``prepare`` take ``device`` (a torch device where the prepared layer and the
+    #: per-pair work live)? Measures without it run on the CPU whatever the device.
+    on_devices: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("similarity", "distance"):
@@ -304,13 +307,21 @@ class Measure:
         if (self.prepare is None) != (self.between is None):
             raise ValueError(f"measure {self.name!r}: give both prepare and between, or "
                              f"neither")
+        if self.on_devices and self.prepare is None:
+            raise ValueError(f"measure {self.name!r}: on_devices needs prepare and between")
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> float:
         return self.function(a, b)
 
-    def layer(self, a: np.ndarray) -> Any:
-        """One layer prepared for :meth:`compare` (the per-network work of every pair)."""
-        return a if self.prepare is None else self.prepare(a)
+    def layer(self, a: np.ndarray, device: str | None = None) -> Any:
+        """One layer prepared for :meth:`compare` (the per-network work of every pair), on
+        ``device`` (a torch device; None: NumPy) when the measure has a device path
+        (:attr:`on_devices`), otherwise in NumPy."""
+        if self.prepare is None:
+            return a
+        if device is not None and self.on_devices:
+            return self.prepare(a, device=device)
+        return self.prepare(a)
 
     def compare(self, x: Any, y: Any) -> float:
         """The measure of two layers prepared by :meth:`layer`: equal to ``self(a, b)`` to
@@ -350,23 +361,23 @@ _NOT_LINEAR = _ALL - {"invertible"}
 for _m in (
     Measure("unit matching", unit_matching, "similarity", False,
             frozenset({"scale", "permutation", "translation"}), "li2016convergent",
-            pp.units_layer, pp.unit_matching_between),
+            pp.units_layer, pp.unit_matching_between, on_devices=True),
     # raw (uncentred) neuron vectors, as Wang et al. define the match: an offset moves spans
     Measure(f"MMS (eps {MMS_EPS})", mms, "similarity", True, _ALL - {"translation"},
             "wang2018towards"),
     Measure("linear CKA", linear_cka, "similarity", True, _NOT_LINEAR, "kornblith2019similarity",
-            pp.cka_layer, pp.linear_cka_between),
+            pp.cka_layer, pp.linear_cka_between, on_devices=True),
     Measure("debiased CKA", debiased_cka, "similarity", True, _NOT_LINEAR,
-            "kornblith2019similarity", pp.hsic_layer, pp.debiased_cka_between),
+            "kornblith2019similarity", pp.hsic_layer, pp.debiased_cka_between, on_devices=True),
     Measure("CCA (mean rho)", cca, "similarity", True, _ALL, "raghu2017svcca",
-            pp.cca_layer, _cca_between),
+            pp.cca_layer, _cca_between, on_devices=True),
     Measure("SVCCA", svcca, "similarity", True, _NOT_LINEAR, "raghu2017svcca",
-            _svcca_layer, _cca_between),
+            _svcca_layer, _cca_between, on_devices=True),
     Measure("PWCCA", pwcca, "similarity", False,
             frozenset({"scale", "permutation", "translation"}), "morcos2018insights",
-            _pwcca_layer, pp.pwcca_between),
+            _pwcca_layer, pp.pwcca_between, on_devices=True),
     Measure("Procrustes", procrustes, "similarity", True, _NOT_LINEAR,
-            "williams2021generalized", pp.procrustes_layer, pp.procrustes_between),
+            "williams2021generalized", pp.procrustes_layer, pp.procrustes_between, on_devices=True),
     Measure("RSA", rsa, "similarity", True, _NOT_LINEAR, "kriegeskorte2008rsa",
             rdm_ranks, pp.rsa_between),
 ):

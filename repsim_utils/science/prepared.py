@@ -23,13 +23,22 @@ unit matching  standardised columns (dead columns flagged)         Z_a^T Z_b / n
 every registered measure, against the streamed or library computation where there is one).
 A prepared layer holds a float64 copy of the activations: compare network by network with one
 measure's layers prepared at a time.
+
+Devices: every ``prepare`` above but RSA's takes ``device``; None keeps NumPy arrays, a torch
+device ("cuda", or "cpu" for the tests) holds the prepared layer as a float64 torch tensor
+there, and ``between`` then runs on that device (the code is written once against the array
+API standard, through ``array_api_compat``). Inputs are checked in NumPy before any transfer;
+the results are Python floats (and NumPy arrays for the small per-pair matrices).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from repsim_utils.science import matching
 from repsim_utils.science.arrays import as_pair
@@ -44,11 +53,50 @@ def _same_samples(x: np.ndarray, y: np.ndarray) -> None:
         raise ValueError(f"the two layers are over different samples: {len(x)} and {len(y)} rows")
 
 
-def centred(a: np.ndarray) -> np.ndarray:
+def check_device(device: str | None) -> None:
+    """Refuse, before any work, a device that torch cannot use (None: NumPy, always there)."""
+    if device is None:
+        return
+    import torch
+
+    dev = torch.device(device)  # raises on a malformed name
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but torch sees no CUDA device")
+
+
+def run_device(name: str) -> str | None:
+    """Where a run's comparisons are computed, from its ``device`` parameter (cpu, cuda or
+    auto, as for training): None (NumPy) for cpu and for auto without a GPU, else the CUDA
+    device."""
+    if name == "cpu":
+        return None
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else None
+    check_device(name)
+    return name
+
+
+def on_device(z: np.ndarray, device: str | None) -> Any:
+    """``z`` (checked, float64) unchanged for device None, else a float64 torch tensor there."""
+    if device is None:
+        return z
+    import torch
+
+    return torch.as_tensor(z, dtype=torch.float64, device=device)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy copy of a (small) result computed on any device."""
+    return x if isinstance(x, np.ndarray) else x.detach().cpu().numpy()
+
+
+def centred(a: np.ndarray, device: str | None = None) -> Any:
     """``a`` in float64 minus its column means (two passes: exact to rounding however large
-    the mean is against the spread)."""
-    z = _as_layer(a)
-    return z - z.mean(0)
+    the mean is against the spread), on ``device``."""
+    z = on_device(_as_layer(a), device)
+    return z - array_namespace(z).mean(z, axis=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,7 +110,7 @@ def hsic_u(n: int, ab: np.ndarray, sa: np.ndarray, sb: np.ndarray, qa: float, qb
     zero diagonal, every term a function of sums over samples: ab = X^T Y, sa = X^T 1,
     sb = Y^T 1, qa = sum_i |x_i|^2, qb = sum_i |y_i|^2, qaqb = sum_i |x_i|^2 |y_i|^2,
     a_qb = X^T q_y, b_qa = Y^T q_x."""
-    tr = np.sum(ab * ab) - qaqb  # tr(K L) minus the diagonal terms
+    tr = (ab * ab).sum() - qaqb  # tr(K L) minus the diagonal terms
     ka = sa @ sa - qa  # 1' K~ 1
     lb = sb @ sb - qb
     # 1' K~ L~ 1 = sum_i (x_i.s_x - |x_i|^2)(y_i.s_y - |y_i|^2)
@@ -79,9 +127,9 @@ class CkaLayer:
     norm: float
 
 
-def cka_layer(a: np.ndarray) -> CkaLayer:
-    z = centred(a)
-    return CkaLayer(z, float(np.linalg.norm(z.T @ z)))
+def cka_layer(a: np.ndarray, device: str | None = None) -> CkaLayer:
+    z = centred(a, device)
+    return CkaLayer(z, float(array_namespace(z).linalg.matrix_norm(z.T @ z)))
 
 
 def linear_cka_between(x: CkaLayer, y: CkaLayer) -> float:
@@ -90,7 +138,7 @@ def linear_cka_between(x: CkaLayer, y: CkaLayer) -> float:
     den = x.norm * y.norm
     if den == 0:
         raise ValueError("a representation is constant over the samples: CKA undefined")
-    return float(np.linalg.norm(x.z.T @ y.z) ** 2 / den)
+    return float(array_namespace(x.z).linalg.matrix_norm(x.z.T @ y.z)) ** 2 / den
 
 
 @dataclass(frozen=True)
@@ -104,12 +152,14 @@ class HsicLayer:
     hsic: float
 
 
-def hsic_layer(a: np.ndarray) -> HsicLayer:
-    z = _as_layer(a, min_samples=4)  # the unbiased HSIC divides by n - 3
-    z = z - z.mean(0)
-    s, q = z.sum(0), (z * z).sum(1)
+def hsic_layer(a: np.ndarray, device: str | None = None) -> HsicLayer:
+    z = on_device(_as_layer(a, min_samples=4), device)  # the unbiased HSIC divides by n - 3
+    xp = array_namespace(z)
+    z = z - xp.mean(z, axis=0)
+    s, q = xp.sum(z, axis=0), xp.sum(z * z, axis=1)
     zq = z.T @ q
-    self_hsic = hsic_u(len(z), z.T @ z, s, s, q.sum(), q.sum(), q @ q, zq, zq)
+    qs = float(xp.sum(q))
+    self_hsic = hsic_u(z.shape[0], z.T @ z, s, s, qs, qs, float(q @ q), zq, zq)
     if self_hsic <= 0:
         raise ValueError("a representation has no variance left after debiasing")
     return HsicLayer(z, s, q, self_hsic)
@@ -118,8 +168,8 @@ def hsic_layer(a: np.ndarray) -> HsicLayer:
 def debiased_cka_between(x: HsicLayer, y: HsicLayer) -> float:
     """Debiased CKA: HSIC_u(K, L) / sqrt(HSIC_u(K, K) HSIC_u(L, L)) (Song et al. 2012)."""
     _same_samples(x.z, y.z)
-    xy = hsic_u(len(x.z), x.z.T @ y.z, x.s, y.s, x.q.sum(), y.q.sum(), x.q @ y.q,
-                x.z.T @ y.q, y.z.T @ x.q)
+    xy = hsic_u(x.z.shape[0], x.z.T @ y.z, x.s, y.s, float(x.q.sum()), float(y.q.sum()),
+                float(x.q @ y.q), x.z.T @ y.q, y.z.T @ x.q)
     return xy / float(np.sqrt(x.hsic * y.hsic))
 
 
@@ -127,18 +177,18 @@ def debiased_cka_between(x: HsicLayer, y: HsicLayer) -> float:
 # CCA family
 
 
-def basis(z: np.ndarray, keep: float | None = None, rtol: float = 1e-10
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def basis(z: Any, keep: float | None = None, rtol: float = 1e-10) -> tuple[Any, Any, Any]:
     """Orthonormal basis U (samples, r) of the centred columns of z, with the singular values
     s and right vectors V (units, r); rank r by a relative tolerance (no regulariser), or the
-    fewest components that explain ``keep`` of the variance."""
-    zc = z - z.mean(0)
-    u, s, vt = np.linalg.svd(zc, full_matrices=False)
-    if s.size == 0 or s[0] == 0:
+    fewest components that explain ``keep`` of the variance. On z's device."""
+    xp = array_namespace(z)
+    u, s, vt = xp.linalg.svd(z - xp.mean(z, axis=0), full_matrices=False)
+    sv = to_numpy(s)
+    if sv.size == 0 or sv[0] == 0:
         raise ValueError("a representation is constant over the samples")
-    r = int(np.sum(s > rtol * s[0]))
+    r = int(np.sum(sv > rtol * sv[0]))
     if keep is not None:
-        var = np.cumsum(s[:r] ** 2) / np.sum(s[:r] ** 2)
+        var = np.cumsum(sv[:r] ** 2) / np.sum(sv[:r] ** 2)
         r = int(np.searchsorted(var, keep) + 1)
     return u[:, :r], s[:r], vt[:r].T
 
@@ -165,28 +215,29 @@ class CcaLayer:
     """Orthonormal basis U (samples, rank) of the centred span; for PWCCA also U^T Z, the
     centred neurons in U's coordinates (rank, units)."""
 
-    u: np.ndarray
-    neurons: np.ndarray | None = None
+    u: Any
+    neurons: Any = None
 
     @property
     def rank(self) -> int:
         return self.u.shape[1]
 
 
-def cca_layer(a: np.ndarray, keep: float | None = None, neurons: bool = False) -> CcaLayer:
+def cca_layer(a: np.ndarray, keep: float | None = None, neurons: bool = False,
+              device: str | None = None) -> CcaLayer:
     """The basis of :func:`basis` (rank by a relative tolerance,
     or SVCCA's fewest components explaining ``keep`` of the variance)."""
-    z = _as_layer(a, min_samples=4)
+    z = on_device(_as_layer(a, min_samples=4), device)
     u = basis(z, keep)[0]
-    return CcaLayer(u, u.T @ (z - z.mean(0)) if neurons else None)
+    return CcaLayer(u, u.T @ (z - array_namespace(z).mean(z, axis=0)) if neurons else None)
 
 
 def canonical_correlations_between(x: CcaLayer, y: CcaLayer) -> np.ndarray:
     """rho_1 >= rho_2 >= ...: the singular values of U_x^T U_y, refused where the ranks leave
     the spans no room to differ (:func:`check_cca_samples`)."""
     _same_samples(x.u, y.u)
-    check_cca_samples(len(x.u), x.rank, y.rank)
-    return np.clip(np.linalg.svd(x.u.T @ y.u, compute_uv=False), 0.0, 1.0)
+    check_cca_samples(x.u.shape[0], x.rank, y.rank)
+    return np.clip(to_numpy(array_namespace(x.u).linalg.svdvals(x.u.T @ y.u)), 0.0, 1.0)
 
 
 def pwcca_between(x: CcaLayer, y: CcaLayer) -> float:
@@ -195,30 +246,31 @@ def pwcca_between(x: CcaLayer, y: CcaLayer) -> float:
     if x.neurons is None:
         raise ValueError("PWCCA needs the first layer prepared with neurons=True")
     _same_samples(x.u, y.u)
-    check_cca_samples(len(x.u), x.rank, y.rank)
-    p, rho, _ = np.linalg.svd(x.u.T @ y.u, full_matrices=False)
-    w = np.abs(p.T @ x.neurons).sum(1)
-    return float(np.sum(w * np.clip(rho, 0.0, 1.0)) / np.sum(w))
+    check_cca_samples(x.u.shape[0], x.rank, y.rank)
+    xp = array_namespace(x.u)
+    p, rho, _ = xp.linalg.svd(x.u.T @ y.u, full_matrices=False)
+    w = to_numpy(xp.sum(xp.abs(p.T @ x.neurons), axis=1))
+    return float(np.sum(w * np.clip(to_numpy(rho), 0.0, 1.0)) / np.sum(w))
 
 
 # ---------------------------------------------------------------------------------------------
 # Procrustes, RSA, unit matching
 
 
-def procrustes_layer(a: np.ndarray) -> np.ndarray:
+def procrustes_layer(a: np.ndarray, device: str | None = None) -> Any:
     """Centred activations scaled to unit Frobenius norm."""
-    z = centred(a)
-    norm = np.linalg.norm(z)
+    z = centred(a, device)
+    norm = float(array_namespace(z).linalg.matrix_norm(z))
     if norm == 0:
         raise ValueError("a representation is constant over the samples")
     return z / norm
 
 
-def procrustes_between(x: np.ndarray, y: np.ndarray) -> float:
+def procrustes_between(x: Any, y: Any) -> float:
     """cos of the angular Procrustes distance (Williams et al. 2021): ||Z_x^T Z_y||_*, at most
     1 (Cauchy-Schwarz; the cap removes only rounding)."""
     _same_samples(x, y)
-    return float(min(1.0, np.linalg.svd(x.T @ y, compute_uv=False).sum()))
+    return min(1.0, float(array_namespace(x).linalg.svdvals(x.T @ y).sum()))
 
 
 def rsa_between(x: np.ndarray, y: np.ndarray) -> float:
@@ -234,22 +286,24 @@ class UnitsLayer:
     """Standardised columns (z - mean) / ||z - mean|| (zero for dead units) and the dead mask
     (:data:`repsim_utils.science.matching.DEAD_TOL`)."""
 
-    z: np.ndarray
+    z: Any
     dead: np.ndarray
 
 
-def units_layer(a: np.ndarray) -> UnitsLayer:
-    z = centred(a)
-    norm = np.sqrt((z * z).sum(0))
+def units_layer(a: np.ndarray, device: str | None = None) -> UnitsLayer:
+    z = centred(a, device)
+    xp = array_namespace(z)
+    norm = to_numpy(xp.sqrt(xp.sum(z * z, axis=0)))
     dead = matching._dead(norm)
-    return UnitsLayer(np.where(dead, 0.0, z / np.where(dead, 1.0, norm)), dead)
+    scale = np.where(dead, 0.0, 1.0 / np.where(dead, 1.0, norm))
+    return UnitsLayer(z * xp.asarray(scale, device=device_of(z)), dead)
 
 
 def correlation_between(x: UnitsLayer, y: UnitsLayer) -> np.ndarray:
     """Pearson correlation matrix (units_x, units_y); rows and columns of dead units NaN, as
     :func:`repsim_utils.science.matching.correlation`."""
     _same_samples(x.z, y.z)
-    corr = x.z.T @ y.z
+    corr = to_numpy(x.z.T @ y.z)
     corr[x.dead, :] = np.nan
     corr[:, y.dead] = np.nan
     return corr
@@ -262,6 +316,8 @@ def unit_matching_between(x: UnitsLayer, y: UnitsLayer) -> float:
 
 __all__ = ["CcaLayer", "CkaLayer", "HsicLayer", "UnitsLayer", "basis",
            "canonical_correlations_between", "cca_layer", "centred", "check_cca_samples",
+           "check_device",
            "cka_layer", "correlation_between", "debiased_cka_between", "hsic_layer", "hsic_u",
-           "linear_cka_between", "procrustes_between", "procrustes_layer", "pwcca_between",
-           "rsa_between", "unit_matching_between", "units_layer"]
+           "linear_cka_between", "on_device", "procrustes_between", "procrustes_layer",
+           "pwcca_between", "rsa_between", "run_device", "to_numpy", "unit_matching_between",
+           "units_layer"]
