@@ -46,8 +46,16 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check repsim_utils tests benchmarks notebooks scripts
 
-bench: $(BIN)/.installed
-	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+# The CKA peers (bench_cka_peers.py) are installed for the benchmarks only, without their
+# dependencies (cka-pytorch's lightning is not needed for its HSIC function).
+PEERS := .bench-peers
+$(PEERS)/.installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps --target $(PEERS) ckatorch==1.0.3 \
+		cka-pytorch==1.1.3 safetensors==0.8.0
+	touch $@
+
+bench: $(BIN)/.installed $(PEERS)/.installed
+	for f in benchmarks/bench_*.py; do PYTHONPATH=$(PEERS) $(BIN)/python $$f || exit 1; done
 
 # A fresh Sphinx build next time; the published runs (book/executed, book/figures) stay, so
 # the next `make book` rebuilds the site without executing anything that did not change.
