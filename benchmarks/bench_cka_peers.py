@@ -12,8 +12,9 @@ The study's: ``measures.linear_cka`` / ``debiased_cka`` (streamed sums) and the 
 the chapters use (``Measure.layer`` of each side, then ``compare``; its whole cost counted).
 For n = 1,000, 5,000 and 10,000 rows x 256 units (float64), each method runs in a fresh
 process: its value and difference from the study's, its time and its peak memory above the
-resident set once the data are made (the high-water mark, reset before the call). Then the n at which each Gram-matrix
-method's n x n matrices no longer fit this machine's memory (from the measured bytes per n^2).
+resident set once the data are made (the high-water mark, reset before the call). Then the n
+at which each Gram-matrix method's n x n matrices no longer fit this machine's memory (from
+the measured bytes per n^2).
 
     python benchmarks/bench_cka_peers.py [--sizes 1000 5000 10000] [--units 256]
 """
