@@ -187,6 +187,11 @@ def test_chapter_tables_see_a_permuted_copy_as_one_and_random_layers_as_less():
     assert table[table.kind == "trained"]["eps50"].max() < 1e-9
     own = subspace_match.simple_match_table(acts, ["h"], pairs, eps=None, n_units=2, n_orders=1)
     assert set(own["kind"]) == {"trained", "untrained"}
+    # independent layers at a tiny eps: the maximum match is empty (kept read-only), so no
+    # neuron is drawn and the table is empty, not an error
+    empty = subspace_match.simple_match_table(acts, ["h"], pairs[1:], eps=1e-6, n_units=2,
+                                              n_orders=1)
+    assert len(empty) == 0 and list(empty.columns)[:2] == ["layer", "net_a"]
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         subspace_match.mms_table(acts, ["h"], pairs, eps=[0.2, 1.5])
 

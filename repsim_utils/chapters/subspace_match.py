@@ -128,8 +128,10 @@ def simple_match_table(acts: dict[str, dict[str, np.ndarray]], layers: Sequence[
         if e >= 1:  # more than half the neurons dead: no eps < 1 reaches a half match
             continue
         mm = m.maximum_match(e)
-        units = [("x", int(u)) for u in rng.permutation(mm.x)[:n_units]]
-        units += [("y", int(u)) for u in rng.permutation(mm.y)[:n_units]]
+        # indices drawn, not the kept (read-only) match shuffled: NumPy 2.4 refuses to shuffle
+        # an empty read-only array; the draw is the same as rng.permutation(mm.x)
+        units = [("x", int(u)) for u in mm.x[rng.permutation(len(mm.x))][:n_units]]
+        units += [("y", int(u)) for u in mm.y[rng.permutation(len(mm.y))][:n_units]]
         for side, unit in units:
             for order in range(n_orders):
                 match = m.minimal_match(e, unit, side, seed=int(rng.integers(2**31)))
