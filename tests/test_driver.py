@@ -129,6 +129,9 @@ CUDA = __import__("torch").cuda.is_available()
      "'n_samples' = 2000 but the all split of digits has 1797"),
     ("standard_measures", "mlp_mnist1d", ["arch=conv"], "arch 'conv' needs image inputs"),
     ("geometry", "xor_square", ["grid_points=5000"], "grid_points"),
+    ("stitching", "mlp_digits", ["n_fit=5000"],
+     "'n_fit' = 5000 but digits has 1347 training samples"),
+    ("stitching", "mlp_digits", ["stitch_epochs=-1"], "'stitch_epochs' must be in"),
     ("convergent_learning", "mlp_digits", ["min_accuracy=1.5"], "'min_accuracy' must be in"),
 ])
 def test_bad_values_are_refused_before_any_work_in_one_line(chapter, run, params, message,

@@ -36,6 +36,9 @@ SHORT = {
     "effective_weights": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "checkpoints": [1],
                           "per_class": 5, "download": False, "device": "cpu",
                           "min_accuracy": 0.0},
+    "stitching": {"epochs": 1, "seeds": [0, 1, 2], "n_train": 256, "n_fit": 256,
+                  "stitch_epochs": 1, "max_rows": 2000, "download": False, "device": "cpu",
+                  "min_accuracy": 0.0},
     "geometry": {"epochs": 20, "seeds": [0, 1, 2], "grid_points": 15, "n_heldout": 100},
 }
 #: Algorithm 2 over the conv net's 2 x 512 neurons takes minutes on CPU; its shapes are those of

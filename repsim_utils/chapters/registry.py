@@ -132,6 +132,14 @@ _ALL = (
             [_DEVICE, _DATA], s.classifier_title("Standard measures"), "Standard measures"),
         f"{_PACKAGE}.standard_measures",
         Lens("standard measures", "_trained_more_alike", "stdm_summary", per_measure=True)),
+    Chapter(
+        "stitching", "Model stitching",
+        s.Schema(s.classifier_fields(CLASSIFIERS) | {
+            "n_fit": s.MAX_COUNT,
+            "max_rows": s.Range(10, 10_000_000, why="a conv fit holds max_rows x channels"),
+            "stitch_epochs": s.Range(0, 1000), "stitch_lr": s.Range(0, 1, open_low=True)},
+            [_DEVICE, _DATA], s.classifier_title("Model stitching"), "Model stitching"),
+        f"{_PACKAGE}.stitching"),
     Chapter("synthesis", "Synthesis",
             s.Schema({"profile": s.OneOf(("smoke", "default", "paper"))}),
             f"{_PACKAGE}.synthesis"),

@@ -162,6 +162,9 @@ def fits_the_data(params: Mapping[str, Any]) -> str | None:
     if params.get("n_train", 0) > shape.n_train:
         return (f"parameter 'n_train' = {params['n_train']} but {name} has {shape.n_train} "
                 f"training samples (0: all of them)")
+    if params.get("n_fit", 0) > shape.n_train:
+        return (f"parameter 'n_fit' = {params['n_fit']} but {name} has {shape.n_train} "
+                f"training samples (0: all of them)")
     split = params.get("split", "test")
     if params.get("n_samples", 0) > shape.rows(split):
         return (f"parameter 'n_samples' = {params['n_samples']} but the {split} split of {name} "

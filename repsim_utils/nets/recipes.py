@@ -117,6 +117,19 @@ class Networks:
                          ((k, self.acts["t0"][k].shape) for k in self.layers))
 
 
+def classifier_models(params: Mapping[str, Any]) -> tuple[list[Trained], list[Network], Dataset]:
+    """The classifier chapters' networks from their parameters (``dataset``, ``arch``,
+    ``width``, ``depth``, ``epochs``, ``lr``, ``batch_size``, ``n_train``, ``device``,
+    ``download``, ``seeds``, ``min_accuracy``): the trained networks (cached, each above the
+    accuracy floor), their untrained baselines and the dataset."""
+    p = params
+    recipe = classifier(p["dataset"], p["arch"], p["width"], p["depth"], p["epochs"], p["lr"],
+                        p["batch_size"], p["n_train"], device=p["device"])
+    data = load(p["dataset"], download=p["download"])
+    trained_nets, untrained_nets = networks(recipe, p["seeds"], min_accuracy=p["min_accuracy"])
+    return trained_nets, untrained_nets, data
+
+
 def classifier_networks(params: Mapping[str, Any], max_rows: int | None = None) -> Networks:
     """The classifier chapters' setup from their parameters (``dataset``, ``arch``, ``width``,
     ``depth``, ``epochs``, ``lr``, ``batch_size``, ``n_train``, ``device``, ``download``,
@@ -125,10 +138,7 @@ def classifier_networks(params: Mapping[str, Any], max_rows: int | None = None) 
     ``n_samples``; 0: all) and the activations of every hidden layer on them (conv layers:
     ``positions`` random positions per input, 0: all; at most ``max_rows`` rows)."""
     p = params
-    recipe = classifier(p["dataset"], p["arch"], p["width"], p["depth"], p["epochs"], p["lr"],
-                        p["batch_size"], p["n_train"], device=p["device"])
-    data = load(p["dataset"], download=p["download"])
-    trained_nets, untrained_nets = networks(recipe, p["seeds"], min_accuracy=p["min_accuracy"])
+    trained_nets, untrained_nets, data = classifier_models(p)
     x, y = probe_inputs(data, p["split"])
     if p["n_samples"]:
         x, y = x[:p["n_samples"]], y[:p["n_samples"]]
@@ -141,5 +151,5 @@ def classifier_networks(params: Mapping[str, Any], max_rows: int | None = None) 
 
 
 __all__ = ["MIN_ACCURACY", "UNTRAINED_OFFSET", "AccuracyFloorError", "Networks", "check_accuracy",
-           "classifier",
+           "classifier", "classifier_models",
            "classifier_networks", "layer_activations", "load", "networks", "probe_inputs"]
