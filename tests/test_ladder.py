@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from repsim_utils.science import ladder
+from repsim_utils.science import ladder, measures, regression
 
 rng = np.random.default_rng(0)
 NAMES = [r.name for r in ladder.RUNGS]
@@ -50,19 +50,25 @@ def test_r2_against_the_closed_form_of_a_noisy_linear_map():
     # y = x w + noise with var(x w) = var(noise): the population R^2 is 1/2
     x = rng.normal(size=(40_000, 1))
     y = x + rng.normal(size=(40_000, 1))
-    assert ladder.r2(x, y) == pytest.approx(0.5, abs=0.01)
-    assert ladder.r2(x, 2.0 * x - 1.0) == pytest.approx(1.0, abs=1e-12)
+    assert regression.r2(x, y) == pytest.approx(0.5, abs=0.01)
+    assert regression.r2(x, 2.0 * x - 1.0) == pytest.approx(1.0, abs=1e-12)
     # unrelated layers: the in-sample bias p / n that the untrained pairs carry
     a, b = rng.normal(size=(2000, 20)), rng.normal(size=(2000, 20))
-    assert ladder.r2(a, b) == pytest.approx(20 / 2000, abs=0.005)
+    assert regression.r2(a, b) == pytest.approx(20 / 2000, abs=0.005)
     # against scikit-learn's R^2 of an ordinary least-squares fit, pooled over units by variance
     from sklearn.linear_model import LinearRegression
     from sklearn.metrics import r2_score
 
     b = a @ rng.normal(size=(20, 5)) + rng.normal(size=(2000, 5))
     pred = LinearRegression().fit(a, b).predict(a)
-    assert ladder.r2(a, b) == pytest.approx(r2_score(b, pred, multioutput="variance_weighted"),
-                                            abs=1e-12)
+    assert regression.r2(a, b) == pytest.approx(r2_score(b, pred, multioutput="variance_weighted"),
+                                                abs=1e-12)
+    # the registered measure, from per-network bases, equals the direct fits both ways
+    direct = 0.5 * (regression.r2(a, b) + regression.r2(b, a))
+    assert measures.linear_regression(a, b) == pytest.approx(direct, abs=1e-12)
+    dead = np.hstack([a[:, :5], np.zeros((2000, 3))])  # dead units: rank below width
+    assert measures.linear_regression(dead, b) == pytest.approx(
+        0.5 * (regression.r2(dead, b) + regression.r2(b, dead)), abs=1e-10)
 
 
 def test_share_of_the_way_and_its_limits():
@@ -76,9 +82,9 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="widths must be equal"):
         ladder.identity_correlation(np.ones((10, 3)), np.ones((10, 4)))
     with pytest.raises(ValueError, match="no variance"):
-        ladder.r2(rng.normal(size=(20, 2)), np.zeros((20, 2)))
+        regression.r2(rng.normal(size=(20, 2)), np.zeros((20, 2)))
     with pytest.raises(ValueError, match="samples"):
-        ladder.r2(rng.normal(size=(20, 12)), rng.normal(size=(20, 12)))
+        regression.r2(rng.normal(size=(20, 12)), rng.normal(size=(20, 12)))
 
 
 def _networks(transform: str, n: int = 4, rows: int = 800, p: int = 10):

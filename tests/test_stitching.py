@@ -148,10 +148,17 @@ def test_stitch_table_has_every_sender_and_the_ceiling(arch):
     assert np.allclose(table.penalty, table.own_accuracy - table.accuracy)
     summary = chapter.summary_table(table, layers, 3)
     assert set(summary.method) == set(chapter.METHODS)
-    assert len(chapter.verdicts(table, layers, 3)) == len(chapter.CLAIMS)
+    assert len(chapter.verdicts(table, layers, 3)) == len(chapter.CLAIMS) - 1
+    ident = chapter.identification_table(trained, untrained, layers,
+                                         (data.x_train, data.y_train), (data.x_test, data.y_test))
+    verdict = chapter.identification_verdict(ident, 3, len(layers))
     if arch == "conv":
         v = {x.claim.id: x for x in chapter.verdicts(table, layers, 3)}
         assert v["prefers_the_same_layer"].outcome == "not testable"
+        assert ident.empty and verdict.outcome == "not testable"
+    else:
+        assert len(ident) == 2 * 3 and ident.accuracy.between(0, 1).all()
+        assert verdict.claim.id == "identifies_layers"
 
 
 def _planted(tt: float, other: float, n: int = 5, spread: float = 0.01) -> pd.DataFrame:
@@ -193,3 +200,15 @@ def test_penalty_arrays_refuse_a_table_with_a_missing_pair():
     table = table.drop(index=table.index[(table.kind == chapter.TRAINED)][0])
     with pytest.raises(ValueError, match="missing"):
         chapter.penalty_arrays(table, ["act1", "act2"], 5, chapter.DIRECT)
+
+
+def test_identification_verdict_on_planted_accuracies():
+    n = 5
+    rows = [{"net_a": f"t{i}", "net_b": f"t{j}", "kind": kind, "accuracy": acc}
+            for i in range(n) for j in range(i + 1, n)
+            for kind, acc in ((chapter.TRAINED, 0.9 + 0.01 * ((i + j) % 3)),
+                              (chapter.UNTRAINED, 0.4 + 0.01 * (i % 2)))]
+    table = pd.DataFrame(rows)
+    assert chapter.identification_verdict(table, n, 3).outcome == "agrees"
+    table.loc[table.kind == chapter.UNTRAINED, "accuracy"] = 1.0
+    assert chapter.identification_verdict(table, n, 3).outcome == "not testable"

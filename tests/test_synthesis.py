@@ -129,3 +129,18 @@ def test_a_new_chapter_is_one_registry_entry(monkeypatch):
     assert "toy_lens" in schema.chapters()
     with pytest.raises(schema.ParameterError, match="'k'"):
         schema.check("toy_lens", {"k": 7})
+
+
+def test_the_ladder_sentences_name_each_layers_rung_or_none():
+    rows = [{"layer": "act1", "rung": "orthogonal", "group": "a rotation or reflection",
+             "share": 0.6, "share_low": 0.55, "share_high": 0.65, "best_rung": "linear",
+             "best_share": 0.7},
+            {"layer": "act2", "rung": None, "group": None, "best_rung": "identity",
+             "best_share": 0.01}]
+    recs = {"standard_measures__a": record("standard_measures", "a", [],
+                                           results={"stdm_ladder_lowest": rows})}
+    ladder = synthesis.ladder_frame(recs)
+    assert ladder.rung.iloc[0] == "orthogonal" and ladder.rung.isna().tolist() == [False, True]
+    (line,) = synthesis.ladder_lines(ladder)
+    assert "act1 up to a rotation or reflection (share 0.6 [0.55, 0.65])" in line
+    assert "act2 at no rung" in line and line.startswith("**The same up to what** (a")

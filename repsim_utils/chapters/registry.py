@@ -128,7 +128,8 @@ _ALL = (
     Chapter(
         "standard_measures", "Standard measures",
         s.Schema(s.classifier_fields(CLASSIFIERS) | _ACTIVATIONS | {
-            "max_samples": s.Range(10, 200_000, why="RSA holds a samples x samples matrix")},
+            "max_samples": s.Range(10, 200_000, why="RSA holds a samples x samples matrix"),
+            "n_fit": s.MAX_COUNT},
             [_DEVICE, _DATA], s.classifier_title("Standard measures"), "Standard measures"),
         f"{_PACKAGE}.standard_measures",
         Lens("standard measures", "_trained_more_alike", "stdm_summary", per_measure=True)),

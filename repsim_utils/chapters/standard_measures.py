@@ -168,6 +168,7 @@ PAPER = "kornblith2019similarity"
 #: each identified the corresponding layer, and its accuracy there.
 KORNBLITH_TABLE2 = {
     "linear CKA": (True, "99.3%"),
+    "linear regression (R^2)": (False, "45.4%"),
     "CCA (mean rho)": (False, "1.4-10.6%"),
     "SVCCA": (False, "9.9-15.1%"),
     "PWCCA": (False, "11.1%"),

@@ -29,6 +29,7 @@ from torch import nn
 
 from repsim_utils.base.progress import track
 from repsim_utils.inference import stats
+from repsim_utils.inference.pairs import identification_credit, trained_pairs
 from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict
 from repsim_utils.nets.data import Dataset
 from repsim_utils.nets.models import Network
@@ -129,6 +130,47 @@ def stitch_table(trained: Sequence[Network], untrained: Sequence[Network], layer
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def identification_table(trained: Sequence[Network], untrained: Sequence[Network],
+                         layers: Sequence[str], fit: tuple[torch.Tensor, torch.Tensor],
+                         test: tuple[torch.Tensor, torch.Tensor], max_rows: int = 20_000,
+                         seed: int = 0) -> pd.DataFrame:
+    """Layer identification by stitching (direct matching): for every pair of trained networks
+    (i, j), each layer k of one is stitched into every layer l of the other; the credit of
+    :func:`~repsim_utils.inference.pairs.identification_credit` (the best-stitching layer is
+    the corresponding one; ties share the credit) with similarity = - penalty, both directions.
+    Beside it, the same with the untrained networks u_i and u_j as senders into t_j and t_i
+    (``kind`` :data:`UNTRAINED`): what the layers' shapes alone let a stitch identify. An
+    empty table where some layers have other positions (conv layers of other depths)."""
+    (x_fit, _), (x_test, y_test) = fit, test
+    shapes = {st.features(st.split(trained[0], la)[0], x_fit[:1]).shape[1:] for la in layers}
+    if len({s[1:] for s in shapes}) > 1:
+        return pd.DataFrame(columns=["net_a", "net_b", "kind", "accuracy"])
+    nets = {f"t{i}": t for i, t in enumerate(trained)} | {f"u{i}": u
+                                                          for i, u in enumerate(untrained)}
+    split = {(name, la): st.split(net, la) for name, net in nets.items() for la in layers}
+    h = {key: (st.features(f, x_fit), st.features(f, x_test)) for key, (f, _) in split.items()}
+    own = {(name, la): st.accuracy_and_loss(split[name, la][1], h[name, la][1], y_test)[0]
+           for name in nets if name.startswith("t") for la in layers}
+
+    def similarity(sender: str, receiver: str) -> np.ndarray:
+        out = np.empty((len(layers), len(layers)))
+        for k, lk in enumerate(layers):
+            for m, lm in enumerate(layers):
+                stitch = st.direct_match(h[sender, lk][0], h[receiver, lm][0], max_rows, seed)
+                got = _evaluate(split[receiver, lm][1], stitch, h[sender, lk][1], y_test)
+                out[k, m] = -(own[receiver, lm] - got[0])
+        return out
+
+    rows = []
+    for i, j in track(trained_pairs(len(trained)), "layer identification by stitching"):
+        for kind, (a, b) in ((TRAINED, (f"t{i}", f"t{j}")), (UNTRAINED, (f"u{i}", f"u{j}"))):
+            forth = similarity(a, f"t{j}")
+            back = similarity(b, f"t{i}")
+            rows.append({"net_a": f"t{i}", "net_b": f"t{j}", "kind": kind,
+                         "accuracy": identification_credit(forth, back)})
+    return pd.DataFrame(rows)
+
+
 def _index(name: str) -> int:
     return int(name[1:])
 
@@ -216,6 +258,12 @@ CLAIMS = {c.id: c for c in [
           "every layer",
           "smallest over layers of the other layer's penalty minus the same layer's",
           Rule("above", 0.0)),
+    Claim("identifies_layers", "study",
+          "stitching identifies the corresponding layer: each layer of one network stitches "
+          "best into the same layer of another",
+          "layer-identification accuracy by direct-matching stitches, trained senders minus "
+          "untrained senders into the same receivers",
+          Rule("above", 0.0)),
     Claim("itself_is_free", "study",
           "a network directly matched to itself loses nothing (the stitch is the identity)",
           "largest over layers of the mean accuracy penalty of a network stitched to itself",
@@ -229,9 +277,39 @@ def verdict_method(table: pd.DataFrame) -> str:
     return TASK if (table.method == TASK).any() else DIRECT
 
 
+def identification_verdict(ident: pd.DataFrame, n: int, n_layers: int) -> Verdict:
+    """Layer identification by stitching (:func:`identification_table`): the accuracy of trained
+    senders minus that of untrained senders into the same receivers, pair by pair, with its
+    interval over networks; "not testable" where no stitch between layers of other depths
+    exists, or where untrained senders already identify every layer."""
+    claim = CLAIMS["identifies_layers"]
+    if ident.empty:
+        return claim.judge(stats.Estimate(0.0, 0.0, 0.0), untestable=(
+            "the layers have other positions (conv layers of other depths), so no affine "
+            "stitch joins a layer to another depth."))
+    m = {}
+    for kind in (TRAINED, UNTRAINED):
+        v = np.full((n, n), np.nan)
+        for a, b, acc in ident[ident.kind == kind][["net_a", "net_b", "accuracy"]].itertuples(
+                index=False):
+            v[_index(a), _index(b)] = v[_index(b), _index(a)] = acc
+        m[kind] = v
+    off = ~np.eye(n, dtype=bool)
+    untestable = ("untrained senders identify every layer too, so no accuracy of trained "
+                  "senders could exceed the reference." if np.all(m[UNTRAINED][off] == 1) else "")
+    return claim.judge(
+        stats.over_networks(m[TRAINED] - m[UNTRAINED], n, True),
+        baseline=Reference.of("accuracy, untrained senders",
+                              stats.over_networks(m[UNTRAINED], n, True)),
+        extra=(Reference.of("accuracy, trained senders", stats.over_networks(m[TRAINED], n, True)),
+               Reference("chance", 1 / n_layers)), untestable=untestable,
+        note="Stitches by direct matching.")
+
+
 def verdicts(table: pd.DataFrame, layers: Sequence[str], n: int) -> list[Verdict]:
     """The chapter's verdicts (:data:`CLAIMS`) on the accuracy penalties of
-    :func:`verdict_method`, each with the controls beside it."""
+    :func:`verdict_method`, each with the controls beside it (layer identification:
+    :func:`identification_verdict`)."""
     method = verdict_method(table)
     a = penalty_arrays(table, layers, n, method)
     tt = a[TRAINED]
@@ -298,5 +376,6 @@ def penalty_plot(summary: pd.DataFrame, statistic: str = "penalty") -> Figure:
 
 
 __all__ = ["CLAIMS", "DEPTH", "DIRECT", "LITTLE_LOSS", "METHODS", "NOISE", "SELF", "SENDERS",
-           "TASK", "TRAINED", "UNTRAINED", "fit_and_test", "other_layer", "penalty_arrays",
+           "TASK", "TRAINED", "UNTRAINED", "fit_and_test", "identification_table",
+           "identification_verdict", "other_layer", "penalty_arrays",
            "penalty_plot", "stitch_table", "summary_table", "verdict_method", "verdicts"]

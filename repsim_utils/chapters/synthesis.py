@@ -186,6 +186,34 @@ def answer(verdicts: pd.DataFrame) -> list[str]:
     return lines
 
 
+def ladder_frame(records: Mapping[str, RunRecord], key: str = "stdm_ladder_lowest"
+                 ) -> pd.DataFrame:
+    """Per run and layer of the standard-measures chapter: the lowest rung of the invariance
+    ladder at which trained networks agree (:func:`repsim_utils.chapters.ladder.lowest_rungs`;
+    None where no rung is reached), its share of the way from untrained pairs to identical and
+    the largest share on the ladder."""
+    rows = [{"run": r.run, "layer": row["layer"], "rung": row.get("rung"),
+             "group": row.get("group"), "share": row.get("share"),
+             "share_low": row.get("share_low"), "share_high": row.get("share_high"),
+             "best_rung": row.get("best_rung"), "best_share": row.get("best_share")}
+            for r in records.values() for row in r.results.get(key, [])]
+    return pd.DataFrame(rows, columns=["run", "layer", "rung", "group", "share", "share_low",
+                                       "share_high", "best_rung", "best_share"])
+
+
+def ladder_lines(ladder: pd.DataFrame) -> list[str]:
+    """One computed sentence per run: the rung each layer reaches (the rule of
+    :mod:`repsim_utils.chapters.ladder`)."""
+    lines = []
+    for run, d in ladder.groupby("run", sort=False):
+        parts = [f"{r.layer} up to {r.group} "
+                 f"(share {_interval(r.share, r.share_low, r.share_high)})"
+                 if isinstance(r.rung, str) else f"{r.layer} at no rung" for r in d.itertuples()]
+        lines.append(f"**The same up to what** ({run}, invariance ladder): " + "; ".join(parts)
+                     + ".")
+    return lines
+
+
 def expected_runs(profile: str) -> list[str]:
     """Every run of the run table's ``profile`` except the synthesis itself."""
     from repsim_utils.chapters.runtable import default_table, run_names
@@ -250,5 +278,5 @@ def claims_grid(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = ["COLUMNS", "OUT_ENV", "TU", "UU", "answer", "claims_grid", "effect_frame",
-           "effects_figure", "expected_runs", "lens_verdicts", "load", "missing_sentence",
-           "results_dir", "verdict_frame"]
+           "effects_figure", "expected_runs", "ladder_frame", "ladder_lines", "lens_verdicts",
+           "load", "missing_sentence", "results_dir", "verdict_frame"]

@@ -101,6 +101,9 @@ class Networks:
     y: torch.Tensor
     layers: list[str]
     acts: dict[str, dict[str, np.ndarray]]
+    #: the dataset the networks were trained on (its splits: stitches are fitted on training
+    #: inputs)
+    data: Dataset | None = None
 
     @property
     def n(self) -> int:
@@ -147,7 +150,7 @@ def classifier_networks(params: Mapping[str, Any], max_rows: int | None = None) 
     layers = list(trained_nets[0].model.hidden)
     acts = layer_activations(nets, x, layers, positions=p["positions"] or None, seed=0,
                              max_rows=max_rows)
-    return Networks(trained_nets, untrained_nets, x, y, layers, acts)
+    return Networks(trained_nets, untrained_nets, x, y, layers, acts, data)
 
 
 __all__ = ["MIN_ACCURACY", "UNTRAINED_OFFSET", "AccuracyFloorError", "Networks", "check_accuracy",

@@ -9,7 +9,7 @@ member of its group.
 - **orthogonal** (a rotation or reflection; Williams et al. 2021): Procrustes, cos of the angular
   shape distance (:func:`repsim_utils.science.measures.procrustes`);
 - **linear** (an invertible affine map): the R^2 of each layer from the other by least squares,
-  both directions (:func:`linear_r2`);
+  both directions (:func:`repsim_utils.science.measures.linear_regression`);
 - **subspace** (the span, approximately; Wang et al. 2018): the maximum-match similarity at
   eps 0.5 (:func:`repsim_utils.science.measures.mms`).
 
@@ -33,8 +33,6 @@ import numpy as np
 from repsim_utils.science import matching, measures
 from repsim_utils.science import prepared as pp
 from repsim_utils.science.arrays import as_pair
-from repsim_utils.science.prepared import check_cca_samples
-from repsim_utils.science.stitching import fit_affine
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -59,31 +57,6 @@ def permutation_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return matching.bipartite_match(_correlation(a, b)).mean
 
 
-def r2(x: np.ndarray, y: np.ndarray) -> float:
-    """R^2 of ``y`` from ``x`` by the affine least-squares map
-    (:func:`~repsim_utils.science.stitching.fit_affine`),
-    1 - sum ||y_i - yhat_i||^2 / sum ||y_i - mean(y)||^2 (all units pooled, so each weighs by its
-    variance): in [0, 1], and 1 exactly when y is an affine map of x. In-sample, as CCA is: with
-    p units of x over n samples, unrelated layers score about p / n, which the untrained pairs
-    beside it carry (scored on held-out samples instead, near-dead units with a few nonzero
-    samples get huge weights and the score runs to -1e20). Needs more samples than twice the
-    units, as the CCA family (:func:`~repsim_utils.science.prepared.check_cca_samples`)."""
-    x, y = as_pair(x, y, min_samples=4)
-    check_cca_samples(len(x), x.shape[1], y.shape[1], "the linear rung (R^2)")
-    w, c = fit_affine(x, y)
-    y = y.astype(np.float64)
-    total = float(((y - y.mean(0)) ** 2).sum())
-    if total == 0:
-        raise ValueError("the target layer has no variance (every unit dead): R^2 is undefined")
-    return 1.0 - float(((y - (x @ w + c)) ** 2).sum()) / total
-
-
-def linear_r2(a: np.ndarray, b: np.ndarray) -> float:
-    """The linear rung: the mean of the R^2 (:func:`r2`) of ``b`` from ``a`` and of ``a`` from
-    ``b``; 1 when each is an invertible affine map of the other."""
-    return 0.5 * (r2(a, b) + r2(b, a))
-
-
 @dataclass(frozen=True)
 class Rung:
     """One rung: its name, the group of transformations it ignores, its statistic and the
@@ -104,7 +77,8 @@ RUNGS: tuple[Rung, ...] = (
     Rung("permutation", "a permutation of units", permutation_correlation, "li2016convergent"),
     Rung("orthogonal", "a rotation or reflection", measures.procrustes,
          "williams2021generalized", "Procrustes"),
-    Rung("linear", "an invertible affine map", linear_r2, "kornblith2019similarity"),
+    Rung("linear", "an invertible affine map", measures.linear_regression,
+         "kornblith2019similarity", "linear regression (R^2)"),
     Rung("subspace", f"the span, within eps {measures.MMS_EPS}", measures.mms,
          "wang2018towards", f"MMS (eps {measures.MMS_EPS})"),
 )
@@ -123,5 +97,4 @@ def share(tt: float | np.ndarray, uu: float | np.ndarray) -> float | np.ndarray:
     return float(out) if out.ndim == 0 else out
 
 
-__all__ = ["RUNGS", "Rung", "identity_correlation", "linear_r2", "permutation_correlation", "r2",
-           "share"]
+__all__ = ["RUNGS", "Rung", "identity_correlation", "permutation_correlation", "share"]

@@ -257,6 +257,17 @@ def unit_matching(a: np.ndarray, b: np.ndarray) -> float:
     return matching.semi_match(matching.correlation(a, b)).mean
 
 
+def linear_regression(a: np.ndarray, b: np.ndarray) -> float:
+    """The mean of the least-squares R^2 of ``b`` from ``a`` and of ``a`` from ``b`` (affine
+    fits, in-sample: unrelated layers of p units over n samples score about p / n), 1 when each
+    is an invertible affine map of the other; Kornblith et al. (2019) test it for layer
+    identification. From per-network bases (:func:`~repsim_utils.science.prepared.
+    linear_regression_between`); :func:`repsim_utils.science.regression.r2` is the direct
+    formula."""
+    a, b = _check_pair(a, b)
+    return pp.linear_regression_between(pp.regression_layer(a), pp.regression_layer(b))
+
+
 def mms(a: np.ndarray, b: np.ndarray) -> float:
     """Maximum-match similarity at :data:`MMS_EPS` (Wang et al. 2018)."""
     return float(SubspaceMatcher(a, b).similarity(MMS_EPS))
@@ -371,6 +382,9 @@ for _m in (
             "kornblith2019similarity", pp.hsic_layer, pp.debiased_cka_between, on_devices=True),
     Measure("CCA (mean rho)", cca, "similarity", True, _ALL, "raghu2017svcca",
             pp.cca_layer, _cca_between, on_devices=True),
+    Measure("linear regression (R^2)", linear_regression, "similarity", True, _ALL,
+            "kornblith2019similarity", pp.regression_layer, pp.linear_regression_between,
+            on_devices=True),
     Measure("SVCCA", svcca, "similarity", True, _NOT_LINEAR, "raghu2017svcca",
             _svcca_layer, _cca_between, on_devices=True),
     Measure("PWCCA", pwcca, "similarity", False,
@@ -399,5 +413,6 @@ __doc__ = (__doc__ or "") + "\n" + invariance_table() + "\n"
 
 __all__ = ["MEASURES", "MMS_EPS", "Measure", "Moments", "SVCCA_KEEP", "TRANSFORMS",
            "canonical_correlations", "cca", "check_cca_samples", "cka_stream", "debiased_cka",
-           "hsic_u", "invariance_table", "linear_cka", "mms", "procrustes", "pwcca", "rdm_ranks",
-           "register", "registered", "rsa", "rsa_ranks", "svcca", "unit_matching"]
+           "hsic_u", "invariance_table", "linear_cka", "linear_regression", "mms", "procrustes",
+           "pwcca", "rdm_ranks", "register", "registered", "rsa", "rsa_ranks", "svcca",
+           "unit_matching"]

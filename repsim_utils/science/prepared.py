@@ -253,6 +253,35 @@ def pwcca_between(x: CcaLayer, y: CcaLayer) -> float:
     return float(np.sum(w * np.clip(to_numpy(rho), 0.0, 1.0)) / np.sum(w))
 
 
+@dataclass(frozen=True)
+class RegressionLayer:
+    """The basis U (samples, rank) of :func:`basis` and the singular values s: the centred
+    layer is U diag(s) V^T."""
+
+    u: Any
+    s: Any
+
+
+def regression_layer(a: np.ndarray, device: str | None = None) -> RegressionLayer:
+    """The basis and singular values of the centred layer (:func:`basis`)."""
+    u, s, _ = basis(on_device(_as_layer(a, min_samples=4), device))
+    return RegressionLayer(u, s)
+
+
+def linear_regression_between(x: RegressionLayer, y: RegressionLayer) -> float:
+    """The mean of the least-squares R^2 of each layer from the other. Projecting the centred
+    Y = U_y S_y V_y^T on the span of the centred X leaves
+    R^2(y | x) = ||U_x^T U_y S_y||_F^2 / ||S_y||_F^2, so both directions need one cross-product
+    U_x^T U_y (refused where the ranks leave the spans no room to differ, as CCA)."""
+    _same_samples(x.u, y.u)
+    check_cca_samples(x.u.shape[0], x.u.shape[1], y.u.shape[1], "linear regression")
+    xp = array_namespace(x.u)
+    c = x.u.T @ y.u
+    fwd = float(xp.sum((c * y.s[None, :]) ** 2)) / float(xp.sum(y.s ** 2))
+    bwd = float(xp.sum((c.T * x.s[None, :]) ** 2)) / float(xp.sum(x.s ** 2))
+    return 0.5 * (fwd + bwd)
+
+
 # ---------------------------------------------------------------------------------------------
 # Procrustes, RSA, unit matching
 
@@ -314,10 +343,9 @@ def unit_matching_between(x: UnitsLayer, y: UnitsLayer) -> float:
     return matching.semi_match(correlation_between(x, y)).mean
 
 
-__all__ = ["CcaLayer", "CkaLayer", "HsicLayer", "UnitsLayer", "basis",
+__all__ = ["CcaLayer", "CkaLayer", "HsicLayer", "RegressionLayer", "UnitsLayer", "basis",
            "canonical_correlations_between", "cca_layer", "centred", "check_cca_samples",
-           "check_device",
-           "cka_layer", "correlation_between", "debiased_cka_between", "hsic_layer", "hsic_u",
-           "linear_cka_between", "on_device", "procrustes_between", "procrustes_layer",
-           "pwcca_between", "rsa_between", "run_device", "to_numpy", "unit_matching_between",
-           "units_layer"]
+           "check_device", "cka_layer", "correlation_between", "debiased_cka_between", "hsic_layer",
+           "hsic_u", "linear_cka_between", "linear_regression_between", "on_device",
+           "procrustes_between", "procrustes_layer", "pwcca_between", "regression_layer",
+           "rsa_between", "run_device", "to_numpy", "unit_matching_between", "units_layer"]

@@ -30,11 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import torch
 from torch import nn
 
 from repsim_utils.nets.models import Network
+from repsim_utils.nets.training import CPU_TRAIN_THREADS
+from repsim_utils.science.regression import fit_affine
 
 
 def split(net: Network, layer: str) -> tuple[nn.Sequential, nn.Sequential]:
@@ -48,25 +49,6 @@ def split(net: Network, layer: str) -> tuple[nn.Sequential, nn.Sequential]:
     k = names.index(layer) + 1
     mods = list(net.layers.children())
     return nn.Sequential(*mods[:k]), nn.Sequential(*mods[k:])
-
-
-def fit_affine(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares affine map from ``a`` (samples, p) to ``b`` (samples, q):
-    W (p, q), c (q,) minimising sum_i ||a_i W + c - b_i||^2 (direct matching, Csiszárik et al.
-    2021). Solved on centred data in float64 (``scipy.linalg.lstsq``, the minimum-norm W where
-    units are dead or collinear), c = mean(b) - mean(a) W."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or len(a) != len(b):
-        raise ValueError(f"expected (samples, units) arrays with the same samples, got "
-                         f"{a.shape} and {b.shape}")
-    if len(a) < 2:
-        raise ValueError(f"an affine fit needs at least 2 samples, got {len(a)}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("activations contain NaN or infinity")
-    ma, mb = a.mean(0), b.mean(0)
-    w = scipy.linalg.lstsq(a - ma, b - mb, lapack_driver="gelsd")[0]
-    return w, mb - ma @ w
 
 
 class Stitch(nn.Module):
@@ -172,8 +154,8 @@ def train_stitch(stitch: Stitch, sender: torch.Tensor, back: nn.Module, y: torch
     """Task-loss matching (Bansal et al. 2021; Csiszárik et al. 2021): a copy of ``stitch``
     trained with Adam on the cross-entropy of ``back(stitch(h))`` for the sender outputs
     ``sender`` (fixed: the front is frozen, so its outputs are computed once) and labels ``y``,
-    the back frozen; minibatches in an order drawn from ``seed``, so the result is
-    reproducible."""
+    the back frozen; minibatches in an order drawn from ``seed``, on one CPU thread, so the
+    result is reproducible."""
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     out = Stitch(stitch.weight.detach().numpy(), stitch.bias.detach().numpy())
@@ -184,6 +166,10 @@ def train_stitch(stitch: Stitch, sender: torch.Tensor, back: nn.Module, y: torch
     back.requires_grad_(False)
     opt = torch.optim.Adam(out.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
+    # the thread count of training (nets.training): a float sum split over another number of
+    # threads rounds differently, so the stitch would depend on the machine's load
+    threads = torch.get_num_threads()
+    torch.set_num_threads(CPU_TRAIN_THREADS)
     try:
         for _ in range(epochs):
             for idx in torch.randperm(len(sender), generator=g).split(batch_size):
@@ -191,6 +177,7 @@ def train_stitch(stitch: Stitch, sender: torch.Tensor, back: nn.Module, y: torch
                 nn.functional.cross_entropy(back(out(sender[idx])), y[idx]).backward()
                 opt.step()
     finally:
+        torch.set_num_threads(threads)
         for p, r in zip(back.parameters(), frozen, strict=True):
             p.requires_grad_(r)
     return out
