@@ -9,7 +9,8 @@ member of its group.
 - **orthogonal** (a rotation or reflection; Williams et al. 2021): Procrustes, cos of the angular
   shape distance (:func:`repsim_utils.science.measures.procrustes`);
 - **linear** (an invertible affine map): the R^2 of each layer from the other by least squares,
-  both directions (:func:`repsim_utils.science.measures.linear_regression`);
+  both directions (:func:`repsim_utils.science.measures.linear_regression`; 1 exactly under
+  such a map, though below 1 it weighs directions by their variance);
 - **subspace** (the span, approximately; Wang et al. 2018): the maximum-match similarity at
   eps 0.5 (:func:`repsim_utils.science.measures.mms`).
 

@@ -261,7 +261,8 @@ def linear_regression(a: np.ndarray, b: np.ndarray) -> float:
     """The mean of the least-squares R^2 of ``b`` from ``a`` and of ``a`` from ``b`` (affine
     fits, in-sample: unrelated layers of p units over n samples score about p / n), 1 when each
     is an invertible affine map of the other; Kornblith et al. (2019) test it for layer
-    identification. From per-network bases (:func:`~repsim_utils.science.prepared.
+    identification. Pooled over units, R^2(a | b) weighs a's directions by their variance, so
+    the mean is invariant to rotations of either side but not to every invertible map. From per-network bases (:func:`~repsim_utils.science.prepared.
     linear_regression_between`); :func:`repsim_utils.science.regression.r2` is the direct
     formula."""
     a, b = _check_pair(a, b)
@@ -382,7 +383,9 @@ for _m in (
             "kornblith2019similarity", pp.hsic_layer, pp.debiased_cka_between, on_devices=True),
     Measure("CCA (mean rho)", cca, "similarity", True, _ALL, "raghu2017svcca",
             pp.cca_layer, _cca_between, on_devices=True),
-    Measure("linear regression (R^2)", linear_regression, "similarity", True, _ALL,
+    # R^2(b | a) ignores any invertible map of a, but R^2(a | b) weighs a's directions by
+    # their variance, which such a map changes: the mean of both ignores only rotations
+    Measure("linear regression (R^2)", linear_regression, "similarity", True, _NOT_LINEAR,
             "kornblith2019similarity", pp.regression_layer, pp.linear_regression_between,
             on_devices=True),
     Measure("SVCCA", svcca, "similarity", True, _NOT_LINEAR, "raghu2017svcca",
