@@ -262,9 +262,9 @@ def linear_regression(a: np.ndarray, b: np.ndarray) -> float:
     fits, in-sample: unrelated layers of p units over n samples score about p / n), 1 when each
     is an invertible affine map of the other; Kornblith et al. (2019) test it for layer
     identification. Pooled over units, R^2(a | b) weighs a's directions by their variance, so
-    the mean is invariant to rotations of either side but not to every invertible map. From per-network bases (:func:`~repsim_utils.science.prepared.
-    linear_regression_between`); :func:`repsim_utils.science.regression.r2` is the direct
-    formula."""
+    the mean is invariant to rotations of either side but not to every invertible map. From
+    per-network bases (:func:`~repsim_utils.science.prepared.linear_regression_between`);
+    :func:`repsim_utils.science.regression.r2` is the direct formula."""
     a, b = _check_pair(a, b)
     return pp.linear_regression_between(pp.regression_layer(a), pp.regression_layer(b))
 
