@@ -218,3 +218,38 @@ def test_every_pairwise_formula_refuses_arrays_over_different_samples(name):
         f(a, b)
     with pytest.raises(ValueError, match="same samples"):
         f(np.ones(10), np.ones((10, 3)))
+
+
+def test_chapter_tables_from_standardised_layers_equal_the_streamed_correlation():
+    """match_table and reliable_table standardise each network's layer once; their values
+    equal those from matching.correlation of every pair (an independent, streamed formula)."""
+    from repsim_utils.chapters import convergent_learning as cl
+    from repsim_utils.inference import pairs, stats
+
+    r = np.random.default_rng(5)
+    n = 3
+    base = r.normal(size=(400, 6))
+    acts = {}
+    for k in "tu":
+        for i in range(n):
+            a = np.maximum(base @ r.normal(size=(6, 9)) + 0.3 * r.normal(size=(400, 9)), 0)
+            a[:, 0] = 0.0  # a dead unit
+            acts[f"{k}{i}"] = {"h": a + 1e3}  # a large mean: standardising must centre it
+    table = cl.match_table(acts, ["h"], pairs.pair_list(n))
+    for row in table.itertuples():
+        corr = matching.correlation(acts[row.net_a]["h"], acts[row.net_b]["h"])
+        assert row.semi == pytest.approx(matching.semi_match(corr).mean, abs=1e-10)
+        assert row.bipartite == pytest.approx(matching.bipartite_match(corr).mean, abs=1e-10)
+        assert row.dead_a == 1 and row.dead_b == 1
+    reliable = cl.reliable_table(acts, ["h"], n).set_index(["group", "net"])
+    for group, name in (("t", "trained"), ("u", "untrained")):
+        x = [acts[f"{group}{i}"]["h"] for i in range(n)]
+        for i in range(n):  # the reference: every correlation streamed from the raw layers
+            others = [j for j in range(n) if j != i]
+            best = np.stack([matching.semi_match(matching.correlation(x[i], x[j])).value
+                             for j in others])
+            q95 = np.array([np.nanquantile(matching.semi_match(matching.correlation(
+                x[i], stats.shuffled(x[j], j))).value, 0.95) for j in others])
+            want = matching.reliable_units(best, q95)
+            got = reliable.loc[(name, i)]
+            assert (got.reliable, got.unmatched) == pytest.approx(want, abs=1e-12)

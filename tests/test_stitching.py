@@ -212,3 +212,26 @@ def test_identification_verdict_on_planted_accuracies():
     assert chapter.identification_verdict(table, n, 3).outcome == "agrees"
     table.loc[table.kind == chapter.UNTRAINED, "accuracy"] = 1.0
     assert chapter.identification_verdict(table, n, 3).outcome == "not testable"
+
+
+def test_one_senders_factorisation_serves_every_receiver_as_lstsq_would():
+    import scipy.linalg
+
+    from repsim_utils.science.regression import AffineFit
+
+    a = rng.normal(size=(500, 8)) @ rng.normal(size=(8, 12))  # rank 8 of 12 units
+    fit = AffineFit(a)
+    for _ in range(3):
+        b = rng.normal(size=(500, 5))
+        w, c = fit.solve(b)
+        ref = scipy.linalg.lstsq(a - a.mean(0), b - b.mean(0), lapack_driver="gelsd")[0]
+        assert np.allclose(w, ref, atol=1e-10)  # the same minimum-norm solution
+        assert np.allclose(c, b.mean(0) - a.mean(0) @ ref, atol=1e-10)
+    with pytest.raises(ValueError, match="sender's samples"):
+        fit.solve(np.ones((499, 5)))
+    # a conv sender's rows drawn once serve a receiver's same rows
+    h, g = torch.randn(6, 3, 10, 10), torch.randn(6, 4, 10, 10)
+    shared = st.sender_fit(h, max_rows=300, seed=2)
+    one = st.direct_match(h, g, max_rows=300, seed=2, fit=shared)
+    two = st.direct_match(h, g, max_rows=300, seed=2)
+    assert torch.allclose(one.weight, two.weight) and torch.allclose(one.bias, two.bias)

@@ -32,6 +32,7 @@ from repsim_utils.inference.pairs import (
 from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict, training_verdict
 from repsim_utils.nets.recipes import Networks
 from repsim_utils.science import matching
+from repsim_utils.science import prepared as pp
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,13 +40,36 @@ if TYPE_CHECKING:
 Acts = dict[str, dict[str, np.ndarray]]
 
 
+class _Units:
+    """Every network's layers standardised once (:func:`repsim_utils.science.prepared.
+    units_layer`), on first use: a pair's correlation matrix is then one product, not a pass
+    over both layers' samples per pair."""
+
+    def __init__(self, acts: Acts) -> None:
+        self._acts, self._done = acts, {}
+
+    def __getitem__(self, key: tuple[str, str]) -> pp.UnitsLayer:
+        if key not in self._done:
+            net, layer = key
+            self._done[key] = pp.units_layer(self._acts[net][layer])
+        return self._done[key]
+
+
+def _shuffled(units: pp.UnitsLayer, seed: int) -> pp.UnitsLayer:
+    """The standardised layer with its samples in the order of ``stats.shuffled(seed)``:
+    standardising commutes with reordering samples."""
+    return pp.UnitsLayer(stats.shuffled(units.z, seed), units.dead)
+
+
 def match_table(acts: Acts, layers: Sequence[str], pairs: Sequence[Pair]) -> pd.DataFrame:
     """Per (layer, pair): units, dead units of each net, mean semi- and bipartite-matched
     correlation (dead and unmatched units count 0, as unmatched), the fraction of units for
     which both matchings agree (Li et al. 2016, Table 1), and the 10% and 90% quantiles of the
     per-unit semi-matched correlation."""
+    units = _Units(acts)
+
     def row(layer: str, a: str, b: str) -> dict[str, float]:
-        corr = matching.correlation(acts[a][layer], acts[b][layer])
+        corr = pp.correlation_between(units[a, layer], units[b, layer])
         semi, bip = matching.semi_match(corr), matching.bipartite_match(corr)
         return {"units": corr.shape[0], "dead_a": len(semi.dead_a), "dead_b": len(semi.dead_b),
                 "semi": semi.mean, "bipartite": bip.mean,
@@ -136,21 +160,21 @@ def reliable_table(acts: Acts, layers: Sequence[str], n: int, seed: int = 0) -> 
     rows = []
     jobs = [(la, g) for la in layers for g in ("t", "u")]
     for layer, group in track(jobs, "reliable units"):
-        x = [acts[f"{group}{i}"][layer] for i in range(n)]
+        x = [pp.units_layer(acts[f"{group}{i}"][layer]) for i in range(n)]  # once per network
         best: dict[tuple[int, int], np.ndarray] = {}
         for i, j in trained_pairs(n):  # one correlation matrix serves both directions
-            corr = matching.correlation(x[i], x[j])
+            corr = pp.correlation_between(x[i], x[j])
             best[i, j], best[j, i] = (matching.semi_match(corr).value,
                                       matching.semi_match(corr.T).value)
         for i in range(n):
             others = [j for j in range(n) if j != i]
             q95, again = [], []
             for j in others:
-                null = matching.semi_match(matching.correlation(
-                    x[i], stats.shuffled(x[j], seed + j))).value
+                null = matching.semi_match(pp.correlation_between(
+                    x[i], _shuffled(x[j], seed + j))).value
                 q95.append(np.nanquantile(null, 0.95) if np.isfinite(null).any() else np.inf)
-                again.append(matching.semi_match(matching.correlation(
-                    x[i], stats.shuffled(x[j], seed + 1000 + j))).value)
+                again.append(matching.semi_match(pp.correlation_between(
+                    x[i], _shuffled(x[j], seed + 1000 + j))).value)
             reliable, unmatched = matching.reliable_units(
                 np.stack([best[i, j] for j in others]), np.array(q95))
             rows.append({"layer": layer, "group": "trained" if group == "t" else "untrained",

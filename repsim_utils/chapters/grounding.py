@@ -57,12 +57,12 @@ def function_table(trained: Sequence[Network], untrained: Sequence[Network], x: 
     return pd.DataFrame(rows)
 
 
-def _direct_penalty(sender: tuple[torch.Tensor, torch.Tensor],
+def _direct_penalty(sender: tuple[torch.Tensor, torch.Tensor], fit: st.AffineFit,
                     receiver: tuple[torch.Tensor, torch.Tensor], back: nn.Module, own: float,
                     y_test: torch.Tensor, max_rows: int) -> float:
     """The receiver's own accuracy minus that of the direct match from ``sender`` (fit and test
-    outputs) into ``back``."""
-    stitch = st.direct_match(sender[0], receiver[0], max_rows)
+    outputs; ``fit``: its :func:`~repsim_utils.science.stitching.sender_fit`) into ``back``."""
+    stitch = st.direct_match(sender[0], receiver[0], max_rows, fit=fit)
     return own - st.accuracy_and_loss(nn.Sequential(stitch, back), sender[1], y_test)[0]
 
 
@@ -78,9 +78,10 @@ def stitch_penalty_table(trained: Sequence[Network], layers: Sequence[str],
         split = [st.split(net, layer) for net in trained]
         h = [(st.features(f, x_fit), st.features(f, x_test)) for f, _ in split]
         own = [st.accuracy_and_loss(b, h[j][1], y_test)[0] for j, (_, b) in enumerate(split)]
+        fits = [st.sender_fit(fit_out, max_rows) for fit_out, _ in h]  # once per network
         for i, j in trained_pairs(len(trained)):
-            forth = _direct_penalty(h[i], h[j], split[j][1], own[j], y_test, max_rows)
-            back = _direct_penalty(h[j], h[i], split[i][1], own[i], y_test, max_rows)
+            forth = _direct_penalty(h[i], fits[i], h[j], split[j][1], own[j], y_test, max_rows)
+            back = _direct_penalty(h[j], fits[j], h[i], split[i][1], own[i], y_test, max_rows)
             rows.append({"layer": layer, "net_a": f"t{i}", "net_b": f"t{j}", "kind": TRAINED,
                          STITCH: 0.5 * (forth + back)})
     return pd.DataFrame(rows)

@@ -97,12 +97,13 @@ def stitch_table(trained: Sequence[Network], untrained: Sequence[Network], layer
 
     jobs = [(layer, j) for layer in layers for j in range(n)]
     current: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    fits: dict[tuple[str, str], st.AffineFit] = {}
     current_layer = None
     for layer, j in track(jobs, "stitches"):
         if layer != current_layer:  # every network's outputs at this layer, once
             current = {f"t{i}": outputs(t, layer) for i, t in enumerate(trained)}
             current |= {f"u{i}": outputs(u, layer) for i, u in enumerate(untrained)}
-            current_layer = layer
+            current_layer, fits = layer, {}
         back = st.split(trained[j], layer)[1]
         own_fit, own_test = current[f"t{j}"]
         own = st.accuracy_and_loss(back, own_test, y_test)
@@ -117,7 +118,10 @@ def stitch_table(trained: Sequence[Network], untrained: Sequence[Network], layer
             senders.append((f"t{(j + 1) % n}", other, DEPTH, outputs(nxt, other)))
         senders.append((f"t{j}", layer, SELF, (own_fit, own_test)))
         for name, sender_layer, kind, (h_fit, h_test) in senders:
-            stitch = st.direct_match(h_fit, own_fit, max_rows, seed)
+            key = (name, sender_layer)  # a network's factorisation serves all its receivers
+            if kind == NOISE or key not in fits:
+                fits[key] = st.sender_fit(h_fit, max_rows, seed)
+            stitch = st.direct_match(h_fit, own_fit, max_rows, seed, fits[key])
             for method in methods:
                 if method == TASK:
                     stitch = st.train_stitch(stitch, h_fit, back, y_fit, epochs, seed, lr)
@@ -152,11 +156,14 @@ def identification_table(trained: Sequence[Network], untrained: Sequence[Network
     own = {(name, la): st.accuracy_and_loss(split[name, la][1], h[name, la][1], y_test)[0]
            for name in nets if name.startswith("t") for la in layers}
 
+    fits = {key: st.sender_fit(fit_out, max_rows, seed) for key, (fit_out, _) in h.items()}
+
     def similarity(sender: str, receiver: str) -> np.ndarray:
         out = np.empty((len(layers), len(layers)))
         for k, lk in enumerate(layers):
             for m, lm in enumerate(layers):
-                stitch = st.direct_match(h[sender, lk][0], h[receiver, lm][0], max_rows, seed)
+                stitch = st.direct_match(h[sender, lk][0], h[receiver, lm][0], max_rows, seed,
+                                         fits[sender, lk])
                 got = _evaluate(split[receiver, lm][1], stitch, h[sender, lk][1], y_test)
                 out[k, m] = -(own[receiver, lm] - got[0])
         return out

@@ -35,7 +35,7 @@ from torch import nn
 
 from repsim_utils.nets.models import Network
 from repsim_utils.nets.training import CPU_TRAIN_THREADS
-from repsim_utils.science.regression import fit_affine
+from repsim_utils.science.regression import AffineFit, fit_affine
 
 
 def split(net: Network, layer: str) -> tuple[nn.Sequential, nn.Sequential]:
@@ -98,20 +98,36 @@ def rows(h: torch.Tensor) -> np.ndarray:
     return h.numpy()
 
 
+def _kept_rows(n: int, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """The rows a fit keeps: all (None) up to ``max_rows``, else a sorted random subset drawn
+    from ``seed``, the same for every layer with as many rows."""
+    if max_rows is None or n <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, max_rows, replace=False))
+
+
+def sender_fit(sender: torch.Tensor, max_rows: int | None = None, seed: int = 0) -> AffineFit:
+    """The per-sender work of :func:`direct_match` (:class:`~repsim_utils.science.regression.
+    AffineFit` of the sender's rows), to reuse for every receiver."""
+    a = rows(sender)
+    keep = _kept_rows(len(a), max_rows, seed)
+    return AffineFit(a if keep is None else a[keep])
+
+
 def direct_match(sender: torch.Tensor, receiver: torch.Tensor, max_rows: int | None = None,
-                 seed: int = 0) -> Stitch:
+                 seed: int = 0, fit: AffineFit | None = None) -> Stitch:
     """The direct-matching stitch (:func:`fit_affine`) from a sender layer's outputs to a
     receiver layer's outputs on the same inputs; for conv layers at most ``max_rows``
     (input, position) rows drawn at random (``seed``), since the fit needs only a few times
-    more rows than channels."""
+    more rows than channels. ``fit``: the sender's :func:`sender_fit` (same ``max_rows`` and
+    ``seed``), computed once for all its receivers."""
     if sender.shape[0] != receiver.shape[0] or sender.shape[2:] != receiver.shape[2:]:
         raise ValueError(f"sender {tuple(sender.shape)} and receiver {tuple(receiver.shape)} "
                          f"must have the same inputs and positions")
-    a, b = rows(sender), rows(receiver)
-    if max_rows is not None and len(a) > max_rows:
-        keep = np.sort(np.random.default_rng(seed).choice(len(a), max_rows, replace=False))
-        a, b = a[keep], b[keep]
-    return Stitch(*fit_affine(a, b))
+    b = rows(receiver)
+    keep = _kept_rows(len(b), max_rows, seed)
+    fit = fit or sender_fit(sender, max_rows, seed)
+    return Stitch(*fit.solve(b if keep is None else b[keep]))
 
 
 @dataclass(frozen=True)
@@ -196,5 +212,6 @@ def check_stitchable(sender_shape: Sequence[int], receiver_shape: Sequence[int])
         receiver_shape[1:])
 
 
-__all__ = ["ClassNoise", "Stitch", "Stitched", "accuracy_and_loss", "check_stitchable",
-           "direct_match", "features", "fit_affine", "penalty", "rows", "split", "train_stitch"]
+__all__ = ["AffineFit", "ClassNoise", "Stitch", "Stitched", "accuracy_and_loss", "check_stitchable",
+           "direct_match", "features", "fit_affine", "penalty", "rows", "sender_fit", "split",
+           "train_stitch"]
