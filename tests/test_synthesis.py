@@ -144,3 +144,12 @@ def test_the_ladder_sentences_name_each_layers_rung_or_none():
     (line,) = synthesis.ladder_lines(ladder)
     assert "act1 up to a rotation or reflection (share 0.6 [0.55, 0.65])" in line
     assert "act2 at no rung" in line and line.startswith("**The same up to what** (a")
+
+
+def test_the_grounding_line_counts_each_measures_verdicts_over_runs():
+    recs = {f"standard_measures__{r}": record("standard_measures", r, [
+        ("linear_cka_grounded", "study", o, -0.3), ("rsa_grounded", "study", "inconclusive", 0.1)])
+        for r, o in (("a", "agrees"), ("b", "inconclusive"))}
+    line = synthesis.grounding_line(synthesis.verdict_frame(recs))
+    assert "linear_cka: 1 agrees, 1 inconclusive" in line and "rsa: 2 inconclusive" in line
+    assert synthesis.grounding_line(synthesis.verdict_frame({})) is None

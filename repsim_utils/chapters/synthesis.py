@@ -214,6 +214,19 @@ def ladder_lines(ladder: pd.DataFrame) -> list[str]:
     return lines
 
 
+def grounding_line(verdicts: pd.DataFrame, suffix: str = "_grounded") -> str | None:
+    """One computed sentence: per measure, its grounding verdicts over the standard-measures
+    runs (:mod:`repsim_utils.chapters.grounding`: do the pairs it calls alike disagree less?);
+    None where no run has them."""
+    sel = verdicts[verdicts.id.str.endswith(suffix)]
+    if sel.empty:
+        return None
+    parts = [f"{vid[:-len(suffix)]}: {_count(list(d.outcome))}"
+             for vid, d in sel.groupby("id", sort=False)]
+    return ("**Grounded in function** (rho of each measure with the disagreement of pairs of "
+            "trained networks below 0, last hidden layer, over runs): " + "; ".join(parts) + ".")
+
+
 def expected_runs(profile: str) -> list[str]:
     """Every run of the run table's ``profile`` except the synthesis itself."""
     from repsim_utils.chapters.runtable import default_table, run_names
@@ -278,5 +291,6 @@ def claims_grid(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = ["COLUMNS", "OUT_ENV", "TU", "UU", "answer", "claims_grid", "effect_frame",
-           "effects_figure", "expected_runs", "ladder_frame", "ladder_lines", "lens_verdicts",
+           "effects_figure", "expected_runs", "grounding_line", "ladder_frame", "ladder_lines",
+           "lens_verdicts",
            "load", "missing_sentence", "results_dir", "verdict_frame"]
