@@ -3,6 +3,7 @@ is known. A permuted copy is identical from the permutation rung up, a rotated c
 orthogonal rung up, an invertible linear map only from the linear rung up."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import ortho_group
 
@@ -148,3 +149,28 @@ def test_a_rung_where_untrained_pairs_score_1_has_no_share_and_is_never_reached(
     assert np.isnan(summary.loc["subspace", "share"])
     assert summary.loc["permutation", "share"] > 0.5
     assert chapter.lowest_rungs(summary.reset_index()).rung.tolist() == ["permutation"]
+
+
+def test_the_function_rung_from_stitching_penalties():
+    from repsim_utils.chapters import ladder as chapter
+    from repsim_utils.inference import pairs
+
+    n, r = 5, np.random.default_rng(3)
+    rows = [{"layer": "h", "net_a": f"t{i}", "net_b": f"t{j}", "kind": pairs.TRAINED,
+             "stitching penalty": 0.01 + 0.002 * r.normal()}
+            for i, j in pairs.trained_pairs(n)]
+    rows += [{"layer": "h", "net_a": f"t{i}", "net_b": f"u{i}", "kind": pairs.UNTRAINED,
+              "stitching penalty": 0.3 + 0.01 * r.normal()} for i in range(n)]
+    row = chapter.function_rung(pd.DataFrame(rows), ["h"], n).iloc[0]
+    assert row.statistic == chapter.FUNCTION
+    assert row.share == pytest.approx(1 - 0.01 / 0.3, abs=0.02) and row.share_low > 0.5
+    assert row.trained == pytest.approx(0.99, abs=0.002) and row.effect_uu_low > 0
+    # with the activation rungs of independent layers, only the function rung is reached
+    acts = {f"{k}{i}": {"h": _layer(400, 8)} for k in "tu" for i in range(n)}
+    summary = chapter.ladder_summary(chapter.ladder_table(acts, ["h"], pairs.pair_list(n)),
+                                     ["h"], n, pd.DataFrame(rows))
+    lowest = chapter.lowest_rungs(summary)
+    assert lowest.rung.tolist() == ["function"]
+    assert chapter.FUNCTION_GROUP in chapter.statements(lowest)[0]
+    with pytest.raises(ValueError, match="missing"):
+        chapter.function_rung(pd.DataFrame(rows[1:]), ["h"], n)

@@ -25,7 +25,7 @@ from torch import nn
 
 from repsim_utils.base.progress import track
 from repsim_utils.inference import stats
-from repsim_utils.inference.pairs import BOTH_UNTRAINED, TRAINED, trained_pairs
+from repsim_utils.inference.pairs import BOTH_UNTRAINED, TRAINED, UNTRAINED, trained_pairs
 from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict
 from repsim_utils.nets.models import Network
 from repsim_utils.science import function as fn
@@ -68,10 +68,13 @@ def _direct_penalty(sender: tuple[torch.Tensor, torch.Tensor], fit: st.AffineFit
 
 def stitch_penalty_table(trained: Sequence[Network], layers: Sequence[str],
                          fit: tuple[torch.Tensor, torch.Tensor],
-                         test: tuple[torch.Tensor, torch.Tensor], max_rows: int = 20_000
-                         ) -> pd.DataFrame:
+                         test: tuple[torch.Tensor, torch.Tensor], max_rows: int = 20_000,
+                         untrained: Sequence[Network] = ()) -> pd.DataFrame:
     """Per layer and pair of trained networks: the direct-matching stitching penalty (fitted
-    on ``fit``, tested on ``test``), the mean of both directions."""
+    on ``fit``, tested on ``test``), the mean of both directions; with ``untrained``, also the
+    penalty of each untrained network u_i as the sender into t_i (``kind``
+    :data:`~repsim_utils.inference.pairs.UNTRAINED`, ``net_b`` u_i), the reference of the
+    ladder's function rung."""
     (x_fit, _), (x_test, y_test) = fit, test
     rows = []
     for layer in track(list(layers), "stitching penalties"):
@@ -84,6 +87,12 @@ def stitch_penalty_table(trained: Sequence[Network], layers: Sequence[str],
             back = _direct_penalty(h[j], fits[j], h[i], split[i][1], own[i], y_test, max_rows)
             rows.append({"layer": layer, "net_a": f"t{i}", "net_b": f"t{j}", "kind": TRAINED,
                          STITCH: 0.5 * (forth + back)})
+        for i, net in enumerate(untrained):
+            front = st.split(net, layer)[0]
+            h_u = (st.features(front, x_fit), st.features(front, x_test))
+            rows.append({"layer": layer, "net_a": f"t{i}", "net_b": f"u{i}", "kind": UNTRAINED,
+                         STITCH: _direct_penalty(h_u, st.sender_fit(h_u[0], max_rows), h[i],
+                                                 split[i][1], own[i], y_test, max_rows)})
     return pd.DataFrame(rows)
 
 
@@ -111,7 +120,8 @@ def grounding_table(measures: pd.DataFrame, function: pd.DataFrame, stitches: pd
     uu_dis = _matrix(function[function.kind == BOTH_UNTRAINED], DISAGREEMENT, n, "u")
     for layer in layers:
         d = measures[measures.layer == layer]
-        func[STITCH] = _matrix(stitches[stitches.layer == layer], STITCH, n, "t")
+        func[STITCH] = _matrix(stitches[(stitches.layer == layer)
+                                        & (stitches.kind == TRAINED)], STITCH, n, "t")
         for m in names:
             tt = _matrix(d[d.kind == TRAINED], m, n, "t")
             for q in FUNCTIONAL:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 #: the way, the study's choice, fixed before the runs.
 SHARE = 0.5
 NAMES = [r.name for r in RUNGS]
+#: The loosest rung, from model stitching: the same function as far as the task goes.
+FUNCTION = "function"
+FUNCTION_GROUP = "an affine stitch, as far as the task goes"
 
 
 def ladder_table(acts: Mapping[str, Mapping[str, np.ndarray]], layers: Sequence[str],
@@ -66,11 +69,13 @@ def _share(tt: np.ndarray, uu: np.ndarray, n: int) -> stats.Estimate | None:
     return stats.interval_over_networks(statistic, n)
 
 
-def ladder_summary(table: pd.DataFrame, layers: Sequence[str], n: int) -> pd.DataFrame:
+def ladder_summary(table: pd.DataFrame, layers: Sequence[str], n: int,
+                   stitches: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per layer and rung (``statistic``): trained, untrained and trained-vs-untrained pairs and
     the effects (:func:`~repsim_utils.inference.pairs.summarise`), and the ``share`` of the way
     from untrained pairs to 1, each with its 95% interval over networks (NaN where untrained
-    pairs already score 1: the rung cannot tell trained networks from untrained ones)."""
+    pairs already score 1: the rung cannot tell trained networks from untrained ones). With
+    ``stitches``, the function rung last (:func:`function_rung`)."""
     out = summarise(table, NAMES, n)
     shares = []
     for rung in NAMES:
@@ -80,16 +85,63 @@ def ladder_summary(table: pd.DataFrame, layers: Sequence[str], n: int) -> pd.Dat
             shares.append({"layer": layer, "statistic": rung} | (
                 {"share": e.value, "share_low": e.low, "share_high": e.high} if e else
                 dict.fromkeys(("share", "share_low", "share_high"), np.nan)))
-    return out.merge(pd.DataFrame(shares), on=["layer", "statistic"], validate="one_to_one")
+    out = out.merge(pd.DataFrame(shares), on=["layer", "statistic"], validate="one_to_one")
+    if stitches is None:
+        return out
+    return pd.concat([out, function_rung(stitches, layers, n)], ignore_index=True)
+
+
+def function_rung(stitches: pd.DataFrame, layers: Sequence[str], n: int) -> pd.DataFrame:
+    """The function rung per layer, from direct-matching stitching penalties
+    (:func:`repsim_utils.chapters.grounding.stitch_penalty_table`): the similarity is the share
+    of the receiver's accuracy a stitch keeps, 1 - penalty, for pairs of trained networks
+    (``trained``, both directions) and for the untrained sender u_i into t_i (in the ``uu``
+    columns: the reference of this rung, since an untrained receiver has no function to
+    share); the effect tt - reference (``effect_uu``) and the share of the way from the
+    reference to 1, (tt - ref) / (1 - ref) = 1 - penalty_tt / penalty_ref, each with its
+    interval over networks. Rows shaped as :func:`ladder_summary`'s."""
+    rows = []
+    for layer in layers:
+        d = stitches[stitches.layer == layer]
+        tt = np.full((n, n), np.nan)
+        ref = np.full(n, np.nan)
+        for a, b, v in d[["net_a", "net_b", "stitching penalty"]].itertuples(index=False):
+            i = int(a[1:])
+            if b.startswith("t"):
+                tt[i, int(b[1:])] = tt[int(b[1:]), i] = 1.0 - v
+            else:
+                ref[i] = 1.0 - v
+        if np.isnan(ref).any() or np.isnan(tt[~np.eye(n, dtype=bool)]).any():
+            raise ValueError(f"layer {layer}: some stitching penalties are missing")
+        t = stats.over_networks(tt, n, True)
+        r = stats.over_networks(ref, n, False)
+        e = stats.effect_over_networks(tt, ref, n)
+        row = {"layer": layer, "statistic": FUNCTION}
+        for name, est in (("trained", t), ("uu", r), ("effect_uu", e)):
+            row |= {name: est.value, f"{name}_low": est.low, f"{name}_high": est.high}
+
+        def share(idx: np.ndarray, tt: np.ndarray = tt, ref: np.ndarray = ref) -> np.ndarray:
+            u = stats.net_mean(ref, idx)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(u < 1, (stats.pair_mean(tt, idx) - u) / (1.0 - u), np.nan)
+
+        if np.all(stats.net_mean(ref, stats.leave_one_out(n)) < 1):
+            sh = stats.interval_over_networks(share, n)
+            row |= {"share": sh.value, "share_low": sh.low, "share_high": sh.high}
+        else:
+            row |= dict.fromkeys(("share", "share_low", "share_high"), np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def lowest_rungs(summary: pd.DataFrame) -> pd.DataFrame:
     """Per layer, by the rule of the module docstring: the lowest rung reached (``rung``; None
     where none is), its group, share and effect, and the largest share on the ladder."""
-    groups = {r.name: r.group for r in RUNGS}
+    groups = {r.name: r.group for r in RUNGS} | {FUNCTION: FUNCTION_GROUP}
+    names = _names(summary)
     rows = []
     for layer, d in summary.groupby("layer", sort=False):
-        d = d.set_index("statistic").loc[NAMES]
+        d = d.set_index("statistic").loc[names]
         reached = d[(d.share_low > SHARE) & (d.effect_uu_low > 0)]
         best = d.share.idxmax() if d.share.notna().any() else None
         row: dict[str, Any] = {"layer": layer, "rung": None, "group": None, "best_rung": best,
@@ -123,6 +175,11 @@ def statements(lowest: pd.DataFrame) -> list[str]:
     return out
 
 
+def _names(summary: pd.DataFrame) -> list[str]:
+    """The rungs in ``summary``, strictest first (the function rung last, where present)."""
+    return NAMES + ([FUNCTION] if (summary.statistic == FUNCTION).any() else [])
+
+
 def ladder_plot(summary: pd.DataFrame) -> Figure:
     """Left: the share of the way from untrained pairs to identical, per rung, one line per
     layer, with the :data:`SHARE` threshold; right: the raw similarity of trained (filled) and
@@ -130,10 +187,11 @@ def ladder_plot(summary: pd.DataFrame) -> Figure:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
-    x = np.arange(len(NAMES))
+    names = _names(summary)
+    x = np.arange(len(names))
     layers = list(dict.fromkeys(summary.layer))
     for k, layer in enumerate(layers):
-        d = summary[summary.layer == layer].set_index("statistic").loc[NAMES]
+        d = summary[summary.layer == layer].set_index("statistic").loc[names]
         off = (k - (len(layers) - 1) / 2) * 0.08
         line = left.errorbar(x + off, d.share, yerr=[d.share - d.share_low,
                                                      d.share_high - d.share],
@@ -146,14 +204,14 @@ def ladder_plot(summary: pd.DataFrame) -> Figure:
                            mfc=fill, capsize=3)
     left.axhline(SHARE, ls="--", color="0.4", lw=0.8)
     left.set(ylabel="share of the way from untrained to identical", ylim=(None, 1.05))
-    right.set(ylabel="similarity (filled: trained pairs, open: untrained)", ylim=(None, 1.05))
+    right.set(ylabel="similarity (filled: trained, open: untrained)", ylim=(None, 1.05))
     for ax in (left, right):
-        ax.set_xticks(x, NAMES, rotation=20)
+        ax.set_xticks(x, names, rotation=20)
         ax.set_xlabel("the same up to ... (stricter to looser)")
     left.legend(title="layer", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-__all__ = ["NAMES", "SHARE", "ladder_plot", "ladder_summary", "ladder_table", "lowest_rungs",
-           "statements"]
+__all__ = ["FUNCTION", "FUNCTION_GROUP", "NAMES", "SHARE", "function_rung", "ladder_plot",
+           "ladder_summary", "ladder_table", "lowest_rungs", "statements"]
