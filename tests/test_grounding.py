@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from repsim_utils.chapters import grounding
+from repsim_utils.inference import stats
 from repsim_utils.inference.pairs import BOTH_UNTRAINED, TRAINED, trained_pairs
 from repsim_utils.science import function as fn
 
@@ -48,11 +49,11 @@ def _pairs(n, value):
 def test_a_monotone_relation_has_rho_minus_one_and_an_unrelated_one_straddles_zero():
     n = 8
     truth = _pairs(n, lambda i, j: abs(i - j) + 0.01 * rng.normal())
-    e = fn.rank_correlation_over_networks(-truth, truth)
+    e = stats.rank_correlation_over_networks(-truth, truth)
     assert e.value == pytest.approx(-1.0) and e.high < -0.9
-    unrelated = fn.rank_correlation_over_networks(_pairs(n, lambda i, j: rng.normal()), truth)
+    unrelated = stats.rank_correlation_over_networks(_pairs(n, lambda i, j: rng.normal()), truth)
     assert unrelated.low < 0 < unrelated.high
-    assert fn.rank_correlation_over_networks(truth, np.ones((n, n))) is None
+    assert stats.rank_correlation_over_networks(truth, np.ones((n, n))) is None
 
 
 def _tables(n, grounded: bool):

@@ -125,12 +125,12 @@ def grounding_table(measures: pd.DataFrame, function: pd.DataFrame, stitches: pd
         for m in names:
             tt = _matrix(d[d.kind == TRAINED], m, n, "t")
             for q in FUNCTIONAL:
-                e = fn.rank_correlation_over_networks(tt, func[q])
+                e = stats.rank_correlation_over_networks(tt, func[q])
                 row = {"layer": layer, "measure": m, "quantity": q}
                 row |= ({"rho": e.value, "low": e.low, "high": e.high} if e else
                         dict.fromkeys(("rho", "low", "high"), np.nan))
                 if q == DISAGREEMENT:
-                    u = fn.rank_correlation_over_networks(_matrix(d[d.kind == BOTH_UNTRAINED], m,
+                    u = stats.rank_correlation_over_networks(_matrix(d[d.kind == BOTH_UNTRAINED], m,
                                                                   n, "u"), uu_dis)
                     row |= ({"uu": u.value, "uu_low": u.low, "uu_high": u.high} if u else
                             dict.fromkeys(("uu", "uu_low", "uu_high"), np.nan))

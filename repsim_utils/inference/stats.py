@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from repsim_utils.science.function import rank_correlation
+
 #: Confidence of every interval in the study.
 CONFIDENCE = 0.95
 
@@ -179,6 +181,26 @@ def effect_over_networks(tt: np.ndarray, reference: np.ndarray, n: int,
         lambda i: reduce(sign * (pair_mean(tt, i) - ref(reference, i))), n, **kwargs)
 
 
+def rank_correlation_over_networks(x: np.ndarray, y: np.ndarray) -> Estimate | None:
+    """Spearman's rho (:func:`repsim_utils.science.function.rank_correlation`) of two (n, n)
+    pair matrices over the pairs of n networks, with its jackknife-t interval over networks
+    (:func:`interval_over_networks`: rho recomputed on the pairs without each network; pairs
+    that share a network are not independent, so networks are left out, not pairs); None where
+    it is undefined without some network (fewer than 3 pairs left, or a statistic constant
+    over them)."""
+    n = len(x)
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(idx)
+        if idx.ndim == 1:
+            return np.asarray(rank_correlation(x, y, idx))
+        return np.array([rank_correlation(x, y, row) for row in idx])
+
+    if n < 4 or np.isnan(statistic(leave_one_out(n))).any():
+        return None
+    return interval_over_networks(statistic, n)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Trained vs trained beside both references, for one statistic.
@@ -285,5 +307,6 @@ def within_class_permutation(labels: np.ndarray, seed: int = 0) -> np.ndarray:
 __all__ = ["CONFIDENCE", "Comparison", "Estimate", "check_pairs", "compare",
            "effect_over_networks", "identity", "interval_over_networks", "leave_one_out",
            "mean_over_networks", "net_mean", "over_networks", "pair_mean",
-           "per_network_difference", "shuffled", "sign_flip_test", "smallest_p", "strongest",
+           "per_network_difference", "rank_correlation_over_networks", "shuffled",
+           "sign_flip_test", "smallest_p", "strongest",
            "t_quantile", "weakest", "within_class_permutation"]

@@ -6,16 +6,14 @@ representational measures are checked (Klabunde et al. 2025, ReSi; Ding, Denain 
   mean_i [argmax f_a(x_i) != argmax f_b(x_i)];
 - :func:`accuracy_gap`: |acc_a - acc_b|;
 - :func:`rank_correlation`: Spearman's rho of two statistics over the pairs of a set of
-  networks, with :func:`rank_correlation_over_networks` its jackknife interval over networks
-  (pairs that share a network are not independent, so networks are left out, not pairs).
+  networks (its interval over networks is
+  :func:`repsim_utils.inference.stats.rank_correlation_over_networks`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats as sps
-
-from repsim_utils.inference import stats
 
 
 def predictions(logits: np.ndarray) -> np.ndarray:
@@ -64,23 +62,4 @@ def rank_correlation(x: np.ndarray, y: np.ndarray, idx: np.ndarray | None = None
     return float(sps.spearmanr(a, b).statistic)
 
 
-def rank_correlation_over_networks(x: np.ndarray, y: np.ndarray) -> stats.Estimate | None:
-    """Spearman's rho over the pairs of n networks with its jackknife-t interval over networks
-    (:func:`repsim_utils.inference.stats.interval_over_networks`: rho recomputed on the pairs
-    without each network); None where it is undefined without some network (fewer than 3
-    pairs left, or a statistic constant over them)."""
-    n = len(x)
-
-    def statistic(idx: np.ndarray) -> np.ndarray:
-        idx = np.asarray(idx)
-        if idx.ndim == 1:
-            return np.asarray(rank_correlation(x, y, idx))
-        return np.array([rank_correlation(x, y, row) for row in idx])
-
-    if n < 4 or np.isnan(statistic(stats.leave_one_out(n))).any():
-        return None
-    return stats.interval_over_networks(statistic, n)
-
-
-__all__ = ["accuracy", "accuracy_gap", "disagreement", "predictions", "rank_correlation",
-           "rank_correlation_over_networks"]
+__all__ = ["accuracy", "accuracy_gap", "disagreement", "predictions", "rank_correlation"]
