@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from repsim_utils.base.progress import track
+from repsim_utils.chapters import grounding
 from repsim_utils.inference import stats
 from repsim_utils.inference.pairs import (
     BOTH_UNTRAINED,
@@ -215,7 +216,9 @@ def claims(measures: Sequence[str] | None = None) -> dict[str, Claim]:
     return out
 
 
-CLAIMS = claims()
+#: Every claim the chapter tests: the measures' (:func:`claims`) and their grounding in function
+#: (:func:`repsim_utils.chapters.grounding.claims`).
+CLAIMS = claims() | grounding.claims(list(MEASURES))
 
 
 def verdicts(table: pd.DataFrame, ident: pd.DataFrame, layers: Sequence[str], n: int,

@@ -284,6 +284,18 @@ def verdict_method(table: pd.DataFrame) -> str:
     return TASK if (table.method == TASK).any() else DIRECT
 
 
+def identification_sentence(ident: pd.DataFrame) -> str:
+    """What :func:`identification_table` found, in words: the mean accuracy of trained and of
+    untrained senders over pairs, or why there is none."""
+    if ident.empty:
+        return ("No layer identification by stitching: the layers have other positions (conv "
+                "layers of other depths), so no affine stitch joins a layer to another depth.")
+    mean = ident.groupby("kind")["accuracy"].mean()
+    return (f"Mean layer-identification accuracy over {int((ident.kind == TRAINED).sum())} pairs: "
+            f"{mean[TRAINED]:.3f} from trained senders, {mean[UNTRAINED]:.3f} from untrained "
+            f"senders into the same receivers.")
+
+
 def identification_verdict(ident: pd.DataFrame, n: int, n_layers: int) -> Verdict:
     """Layer identification by stitching (:func:`identification_table`): the accuracy of trained
     senders minus that of untrained senders into the same receivers, pair by pair, with its
@@ -383,6 +395,7 @@ def penalty_plot(summary: pd.DataFrame, statistic: str = "penalty") -> Figure:
 
 
 __all__ = ["CLAIMS", "DEPTH", "DIRECT", "LITTLE_LOSS", "METHODS", "NOISE", "SELF", "SENDERS",
-           "TASK", "TRAINED", "UNTRAINED", "fit_and_test", "identification_table",
+           "TASK", "TRAINED", "UNTRAINED", "fit_and_test", "identification_sentence",
+           "identification_table",
            "identification_verdict", "other_layer", "penalty_arrays",
            "penalty_plot", "stitch_table", "summary_table", "verdict_method", "verdicts"]
