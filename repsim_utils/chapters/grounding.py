@@ -11,6 +11,13 @@ between the pair's similarity and
 A grounded similarity correlates *negatively* with all three. Beside it, the same rho over pairs
 of untrained networks (their similarity against their disagreement): a rho that untrained
 networks reach as well is the architecture's, not learning's.
+
+And the principal-component deletion test of Ding, Denain & Steinhardt (2021)
+(:mod:`repsim_utils.science.deletion`): per pair (t_i, t_j) and k, how much similarity t_i
+loses with t_j when t_j's top k principal components are removed, against how much accuracy a
+linear probe on t_j loses (:func:`pc_deletion_table`); Spearman's rho over (pair, k). The
+number of components deleted, k, knows nothing of the networks and still orders the rows in
+part; it is the reference a measure must beat (:func:`deletion_table`).
 """
 
 from __future__ import annotations
@@ -21,15 +28,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats as sps
 from torch import nn
 
 from repsim_utils.base.progress import track
 from repsim_utils.inference import stats
-from repsim_utils.inference.pairs import BOTH_UNTRAINED, TRAINED, UNTRAINED, trained_pairs
+from repsim_utils.inference.pairs import (
+    BOTH_UNTRAINED,
+    TRAINED,
+    UNTRAINED,
+    trained_matrix,
+    trained_pairs,
+)
 from repsim_utils.inference.verdicts import Claim, Reference, Rule, Verdict
 from repsim_utils.nets.models import Network
+from repsim_utils.science import deletion as dl
 from repsim_utils.science import function as fn
 from repsim_utils.science import stitching as st
+from repsim_utils.science.measures import MEASURES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -139,16 +155,135 @@ def grounding_table(measures: pd.DataFrame, function: pd.DataFrame, stitches: pd
 
 
 # ---------------------------------------------------------------------------------------------
+# principal-component deletion (Ding et al. 2021)
+
+#: numbers of top principal components deleted
+DELETIONS = (1, 2, 4)
+PROBE = "probe accuracy lost"
+
+
+def _pooled(h: torch.Tensor) -> np.ndarray:
+    """(inputs, units) from a layer's output: conv channels averaged over positions (the
+    deletion acts on channels, and averaging is linear, so it commutes with it)."""
+    h = h.numpy().astype(np.float64)
+    return h.reshape(len(h), h.shape[1], -1).mean(2) if h.ndim > 2 else h
+
+
+def pc_deletion_table(acts: dict[str, dict[str, np.ndarray]], measures: pd.DataFrame,
+                      trained: Sequence[nn.Module], layer: str,
+                      fit: tuple[torch.Tensor, torch.Tensor],
+                      test: tuple[torch.Tensor, torch.Tensor], names: Sequence[str],
+                      ks: Sequence[int] = DELETIONS, device: str | None = None) -> pd.DataFrame:
+    """Per pair i < j of trained networks and per k in ``ks``: each measure's loss
+    m(t_i, t_j) - m(t_i, t_j without its top k principal components) at ``layer`` (the
+    components of t_j's rows in ``acts``; m(t_i, t_j) from the :func:`measure_table`
+    ``measures``), and :data:`PROBE`, the held-out accuracy a least-squares linear probe on
+    t_j's layer loses by the same deletion (fitted on ``fit``, scored on ``test``; conv
+    channels averaged over positions)."""
+    n = len(trained)
+    width = acts["t0"][layer].shape[1]
+    if max(ks) >= width:
+        raise ValueError(f"deleting {max(ks)} components of a {width}-unit layer {layer!r}: "
+                         f"keep k below the width")
+    (x_fit, y_fit), (x_test, y_test) = fit, test
+    deleted, lost = {}, {}
+    for j, net in enumerate(track(list(trained), f"principal-component deletion at {layer}")):
+        a = acts[f"t{j}"][layer]
+        front = st.split(net, layer)[0]
+        h_fit, h_test = _pooled(st.features(front, x_fit)), _pooled(st.features(front, x_test))
+        own = dl.probe_accuracy(h_fit, y_fit.numpy(), h_test, y_test.numpy())
+        mean, v = dl.top_components(a, max(ks))
+        for k in ks:
+            deleted[j, k] = dl.delete_components(a, mean, v[:, :k])
+            lost[j, k] = own - dl.probe_accuracy(dl.delete_components(h_fit, mean, v[:, :k]),
+                                                 y_fit.numpy(),
+                                                 dl.delete_components(h_test, mean, v[:, :k]),
+                                                 y_test.numpy())
+    rows = [{"layer": layer, "net_a": f"t{i}", "net_b": f"t{j}", "k": k, PROBE: lost[j, k]}
+            for i, j in trained_pairs(n) for k in ks]
+    d = measures[measures.layer == layer]
+    for m in names:
+        measure = MEASURES[m]
+        full = trained_matrix(d, m, n)
+        ref = {i: measure.layer(acts[f"t{i}"][layer], device) for i in range(n)}
+        for row in rows:
+            i, j, k = int(row["net_a"][1:]), int(row["net_b"][1:]), row["k"]
+            row[m] = full[i, j] - measure.compare(ref[i], measure.layer(deleted[j, k], device))
+    return pd.DataFrame(rows)
+
+
+def _rows_rho(x: np.ndarray, y: np.ndarray, nets: np.ndarray, keep: np.ndarray) -> float:
+    """Spearman's rho of x and y over the rows whose two networks are both in ``keep``; NaN
+    where either is constant there."""
+    rows = np.isin(nets, keep).all(1)
+    a, b = x[rows], y[rows]
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(sps.spearmanr(a, b).statistic)
+
+
+def deletion_table(table: pd.DataFrame, n: int, names: Sequence[str]) -> pd.DataFrame:
+    """Per measure: Spearman's rho over the (pair, k) rows of :func:`pc_deletion_table` between
+    the measure's loss and the probe's (``rho``), the same for k itself (``rho_k``, the
+    reference: the number of components deleted), and their difference (``beyond_k``), each
+    with its 95% jackknife interval over networks (a network left out with all its rows);
+    NaN where undefined without some network."""
+    nets = np.array([[int(a[1:]), int(b[1:])] for a, b in table[["net_a", "net_b"]].itertuples(
+        index=False)])
+    probe, k = table[PROBE].to_numpy(float), table["k"].to_numpy(float)
+    rows = []
+    for m in names:
+        x = table[m].to_numpy(float)
+
+        def statistic(idx: np.ndarray, x: np.ndarray = x) -> np.ndarray:
+            idx = np.asarray(idx)
+            sets = idx[None] if idx.ndim == 1 else idx
+            out = np.array([[_rows_rho(x, probe, nets, s), _rows_rho(k, probe, nets, s)]
+                            for s in sets]).T  # (2, sets)
+            out = np.vstack([out, out[:1] - out[1:]])
+            return out[:, 0] if idx.ndim == 1 else out
+
+        row = {"measure": m}
+        if n < 4 or np.isnan(statistic(stats.leave_one_out(n))).any():
+            row |= dict.fromkeys(("rho", "low", "high", "rho_k", "rho_k_low", "rho_k_high",
+                                  "beyond_k", "beyond_k_low", "beyond_k_high"), np.nan)
+        else:
+            e = stats.interval_over_networks(statistic, n)
+            for name, est in zip(("rho", "rho_k", "beyond_k"), e, strict=True):
+                pre = "" if name == "rho" else f"{name}_"
+                row |= {name: est.value, f"{pre}low": est.low, f"{pre}high": est.high}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # claims and verdicts
 
 PAPER = "klabunde2025resi"
 
 
 def claims(names: Sequence[str]) -> dict[str, Claim]:
-    """Per measure, the study's question: on the last hidden layer, do the pairs of trained
-    networks that the measure scores as more alike disagree less?"""
-    from repsim_utils.science.measures import MEASURES
+    """Per measure, two study questions on the last hidden layer: do the pairs of trained
+    networks that the measure scores as more alike disagree less (``_grounded``), and does
+    the measure's loss under principal-component deletion follow a linear probe's more
+    closely than the number of deleted components does (``_pc_deletion``)?"""
+    return grounded_claims(names) | deletion_claims(names)
 
+
+def deletion_claims(names: Sequence[str]) -> dict[str, Claim]:
+    """Per measure: the principal-component deletion test (Ding et al. 2021) on the last
+    hidden layer, against the reference of k alone."""
+    return {f"{MEASURES[m].key}_pc_deletion": Claim(
+        f"{MEASURES[m].key}_pc_deletion", "study",
+        f"When a network's top principal components are deleted, {m} falls more for the pairs "
+        f"and deletions that cost a linear probe more accuracy, beyond what the number of "
+        f"components deleted predicts (last hidden layer)",
+        f"Spearman's rho of {m}'s loss and the probe's over (pair, k), minus that of k",
+        Rule("above", 0.0)) for m in names}
+
+
+def grounded_claims(names: Sequence[str]) -> dict[str, Claim]:
+    """Per measure: its rho with the disagreement over pairs of trained networks."""
     return {f"{MEASURES[m].key}_grounded": Claim(
         f"{MEASURES[m].key}_grounded", "study",
         f"Pairs of trained networks that {m} scores as more alike disagree less on the probe "
@@ -164,7 +299,7 @@ def verdicts(grounding: pd.DataFrame, layers: Sequence[str], names: Sequence[str
     undefined (the disagreement or the measure constant over the pairs)."""
     out = []
     g = grounding[grounding.layer == layers[-1]].set_index(["measure", "quantity"])
-    for m, claim in zip(names, claims(names).values(), strict=True):
+    for m, claim in zip(names, grounded_claims(names).values(), strict=True):
         r = g.loc[(m, DISAGREEMENT)]
         if np.isnan(r.rho):
             out.append(claim.judge(stats.Estimate(0.0, 0.0, 0.0), untestable=(
@@ -182,6 +317,58 @@ def verdicts(grounding: pd.DataFrame, layers: Sequence[str], names: Sequence[str
         out.append(claim.judge(stats.Estimate(float(r.rho), float(r.low), float(r.high)), uu=uu,
                                extra=tuple(extra)))
     return out
+
+
+def deletion_verdicts(deletion: pd.DataFrame, names: Sequence[str]) -> list[Verdict]:
+    """One verdict per measure (:func:`deletion_claims`) from the :func:`deletion_table`:
+    rho beyond k's, with the measure's own rho and k's beside it; "not testable" where rho is
+    undefined (the probe or the measure unchanged by every deletion)."""
+    out = []
+    d = deletion.set_index("measure")
+    for m, claim in zip(names, deletion_claims(names).values(), strict=True):
+        r = d.loc[m]
+        if np.isnan(r.beyond_k):
+            out.append(claim.judge(stats.Estimate(0.0, 0.0, 0.0), untestable=(
+                "the rank correlation is undefined without some network: the probe's accuracy "
+                "or the measure is unchanged by every deletion.")))
+            continue
+        out.append(claim.judge(
+            stats.Estimate(float(r.beyond_k), float(r.beyond_k_low), float(r.beyond_k_high)),
+            baseline=Reference("rho of k, the number of components deleted", float(r.rho_k),
+                               (float(r.rho_k_low), float(r.rho_k_high))),
+            extra=(Reference(f"rho of {m}'s loss with the probe's", float(r.rho),
+                             (float(r.low), float(r.high))),)))
+    return out
+
+
+def deletion_plot(table: pd.DataFrame, names: Sequence[str]) -> Figure:
+    """Each measure's loss under deletion against the probe's, one point per (pair, k),
+    coloured by k: a measure that follows function rises with the probe's loss within each
+    colour, not only from one colour to the next."""
+    import matplotlib.pyplot as plt
+
+    cols = 5
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.1 * rows + 0.6), squeeze=False,
+                             sharex=True)
+    ks = sorted(table.k.unique())
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(ks)))
+    for ax, m in zip(axes.flat, names, strict=False):
+        for k, c in zip(ks, colours, strict=True):
+            d = table[table.k == k]
+            ax.scatter(d[PROBE], d[m], s=8, color=c, label=f"k = {k}")
+        ax.set_title(m, fontsize=9)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("probe accuracy lost", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("similarity lost", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(ks), frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
 
 
 def grounding_plot(grounding: pd.DataFrame) -> Figure:
@@ -210,5 +397,7 @@ def grounding_plot(grounding: pd.DataFrame) -> Figure:
     return fig
 
 
-__all__ = ["DISAGREEMENT", "FUNCTIONAL", "GAP", "STITCH", "claims", "function_table",
-           "grounding_plot", "grounding_table", "stitch_penalty_table", "verdicts"]
+__all__ = ["DELETIONS", "DISAGREEMENT", "FUNCTIONAL", "GAP", "PROBE", "STITCH", "claims",
+           "deletion_claims", "deletion_plot", "deletion_table", "deletion_verdicts",
+           "function_table", "grounded_claims", "grounding_plot", "grounding_table",
+           "pc_deletion_table", "stitch_penalty_table", "verdicts"]

@@ -214,17 +214,27 @@ def ladder_lines(ladder: pd.DataFrame) -> list[str]:
     return lines
 
 
+#: the grounding claims' id suffixes (:mod:`repsim_utils.chapters.grounding`) and what each tests
+GROUNDING = {
+    "_grounded": "**Grounded in function** (rho of each measure with the disagreement of pairs "
+                 "of trained networks below 0, last hidden layer, over runs)",
+    "_pc_deletion": "**Principal-component deletion** (rho of each measure's loss with a linear "
+                    "probe's, beyond that of the number of components deleted, above 0, last "
+                    "hidden layer, over runs)",
+}
+
+
 def grounding_line(verdicts: pd.DataFrame, suffix: str = "_grounded") -> str | None:
-    """One computed sentence: per measure, its grounding verdicts over the standard-measures
-    runs (:mod:`repsim_utils.chapters.grounding`: do the pairs it calls alike disagree less?);
-    None where no run has them."""
+    """One computed sentence: per measure, its verdicts of one grounding claim (``suffix``, a
+    key of :data:`GROUNDING`) over the standard-measures runs; None where no run has them."""
+    if suffix not in GROUNDING:
+        raise ValueError(f"suffix must be one of {list(GROUNDING)}, got {suffix!r}")
     sel = verdicts[verdicts.id.str.endswith(suffix)]
     if sel.empty:
         return None
     parts = [f"{vid[:-len(suffix)]}: {_count(list(d.outcome))}"
              for vid, d in sel.groupby("id", sort=False)]
-    return ("**Grounded in function** (rho of each measure with the disagreement of pairs of "
-            "trained networks below 0, last hidden layer, over runs): " + "; ".join(parts) + ".")
+    return f"{GROUNDING[suffix]}: " + "; ".join(parts) + "."
 
 
 def expected_runs(profile: str) -> list[str]:
@@ -290,7 +300,7 @@ def claims_grid(verdicts: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
-__all__ = ["COLUMNS", "OUT_ENV", "TU", "UU", "answer", "claims_grid", "effect_frame",
-           "effects_figure", "expected_runs", "grounding_line", "ladder_frame", "ladder_lines",
-           "lens_verdicts",
-           "load", "missing_sentence", "results_dir", "verdict_frame"]
+__all__ = ["COLUMNS", "GROUNDING", "OUT_ENV", "TU", "UU", "answer", "claims_grid",
+           "effect_frame", "effects_figure", "expected_runs", "grounding_line", "ladder_frame",
+           "ladder_lines", "lens_verdicts", "load", "missing_sentence", "results_dir",
+           "verdict_frame"]
