@@ -133,6 +133,8 @@ def test_book_builds_strictly_from_the_smoke_outputs(smoke_outputs, tmp_path):
     assert "trained networks are more alike" in synthesis
     intro = (html / "book" / "intro.html").read_text()
     assert "units (convergent learning): trained networks" in intro  # the glued answer
+    # the short answer first: above the question the book asks
+    assert 0 < intro.find("comparisons (lens by run)") < intro.find("Train the same architecture")
 
 
 @pytest.mark.slow

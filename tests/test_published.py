@@ -41,7 +41,7 @@ def test_published_table_reads_the_rows_each_entry_names():
                   "low": r - 0.2, "high": r + 0.1, "uu": None}
                  for la, r in (("act1", 0.9), ("act2", -0.5)) for m in MEASURES]
     verdict = {"id": "seeds_stitch_with_little_loss", "value": 0.01, "ci": [0.005, 0.02],
-               "uu": {"label": "untrained sender", "value": 0.5}, "baseline": None, "null": None}
+               "uu": {"name": "untrained sender", "value": 0.5}, "baseline": None, "null": None}
     records = {"a": _record("convergent_learning", "mlp", {"cl_summary": cl}),
                "b": _record("standard_measures", "mlp", {"stdm_grounding": grounding}),
                "c": _record("stitching", "mlp", {}, [verdict])}

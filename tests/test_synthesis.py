@@ -153,3 +153,31 @@ def test_the_grounding_line_counts_each_measures_verdicts_over_runs():
     line = synthesis.grounding_line(synthesis.verdict_frame(recs))
     assert "linear_cka: 1 agrees, 1 inconclusive" in line and "rsa: 2 inconclusive" in line
     assert synthesis.grounding_line(synthesis.verdict_frame({})) is None
+
+
+def test_overall_answer_follows_its_rule():
+    assert synthesis.overall(["agrees", "agrees"]) == "Yes"
+    assert synthesis.overall(["disagrees", "inconclusive"]) == "No"
+    assert synthesis.overall(["agrees", "inconclusive"]) == "Partly"
+    assert synthesis.overall([]) == "No answer yet"
+
+
+def test_short_answer_counts_the_lens_verdicts_and_reads_the_ladder():
+    import pandas as pd
+
+    (lens, (chapter, vid)), *_ = synthesis.lens_verdicts().items()
+    rows = [{"chapter": chapter, "run": run, "id": vid, "outcome": o}
+            for run, o in (("a", "agrees"), ("b", "disagrees"), ("c", "agrees"))]
+    rows.append({"chapter": "standard_measures", "run": "a", "id": "cka_grounded",
+                 "outcome": "inconclusive"})
+    verdicts = pd.DataFrame(rows)
+    ladder = pd.DataFrame([{"run": "a", "layer": "act1", "group": "a rotation"},
+                           {"run": "a", "layer": "act2", "group": "a rotation"},
+                           {"run": "b", "layer": "act1", "group": None},
+                           {"run": "b", "layer": "act2", "group": "the function"}])
+    lines = synthesis.short_answer(verdicts, ladder, {"a": "MLP on digits"})
+    assert lines[0].startswith("**Partly.**") and "in 2 of 3 comparisons" in lines[0]
+    assert "less alike in 1" in lines[0]
+    assert "MLP on digits: every layer up to a rotation" in lines[1]
+    assert "b: act1 at no rung, act2 up to the function" in lines[1]
+    assert "0 of 1 (measure, run)" in lines[2]

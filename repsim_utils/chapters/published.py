@@ -159,7 +159,7 @@ def _study(entry: Published, record: Any) -> dict[str, str] | None:
         v = next((v for v in record.verdicts if v["id"] == vid), None)
         if v is None:
             return None
-        refs = [(r["label"], r["value"]) for r in (v.get("uu"), v.get("baseline"), v.get("null"))
+        refs = [(r["name"], r["value"]) for r in (v.get("uu"), v.get("baseline"), v.get("null"))
                 if r]
         return {"layer": "worst layer", "study": _interval(s * v["value"], *sorted(
                     (s * v["ci"][0], s * v["ci"][1]))),

@@ -14,7 +14,7 @@ failed) is named, never fatal.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,6 +186,63 @@ def answer(verdicts: pd.DataFrame) -> list[str]:
     return lines
 
 
+def overall(outcomes: Sequence[str]) -> str:
+    """The one-word answer from the lenses' cross-seed verdicts, by a rule fixed here: "Yes"
+    where every verdict agrees (trained pairs more alike than untrained pairs), "No" where none
+    does, otherwise "Partly"; "No answer yet" without verdicts."""
+    outcomes = list(outcomes)
+    if not outcomes:
+        return "No answer yet"
+    agree = outcomes.count("agrees")
+    return "Yes" if agree == len(outcomes) else "No" if agree == 0 else "Partly"
+
+
+def run_titles(records: Mapping[str, RunRecord]) -> dict[str, str]:
+    """run -> the words of its title after the chapter's ("MLP on 8x8 digits")."""
+    return {r.run: r.title.partition(": ")[2] or r.run for r in records.values()}
+
+
+def short_answer(verdicts: pd.DataFrame, ladder: pd.DataFrame,
+                 titles: Mapping[str, str] | None = None) -> list[str]:
+    """The answer in a few plain sentences, for the first screen of the book: the word of
+    :func:`overall` over every lens's cross-seed verdict, how many (lens, run) verdicts agree,
+    the transformation up to which each run's layers are the same (the invariance ladder,
+    :func:`ladder_frame`; ``titles``: run -> its words), and how many measures are grounded in
+    function. Every number is counted from the verdicts."""
+    lens = [(name, verdicts[(verdicts.chapter == chapter) & (verdicts.id == vid)])
+            for name, (chapter, vid) in lens_verdicts().items()]
+    lens = [(name, sel) for name, sel in lens if not sel.empty]
+    outcomes = [o for _, sel in lens for o in sel.outcome]
+    lines = [f"**{overall(outcomes)}.** Networks trained from different seeds are more alike "
+             f"than two untrained networks in {outcomes.count('agrees')} of {len(outcomes)} "
+             f"comparisons (lens by run), less alike in {outcomes.count('disagrees')}, and "
+             f"undecided in {outcomes.count('inconclusive')}."]
+    titles = titles or {}
+    parts = []
+    for run, d in ladder.groupby("run", sort=False):
+        groups = [g if isinstance(g, str) else None for g in d.group]
+        name = titles.get(run, run)
+        if all(g is None for g in groups):
+            parts.append(f"{name}: no layer reaches any rung")
+        elif len(set(groups)) == 1:
+            parts.append(f"{name}: every layer up to {groups[0]}")
+        else:
+            parts.append(f"{name}: " + ", ".join(
+                f"{la} up to {g}" if g else f"{la} at no rung" for la, g in zip(
+                    d.layer, groups, strict=True)))
+    if parts:
+        lines.append("The same up to which transformation (the lowest rung of the invariance "
+                     "ladder reached by trained pairs): " + "; ".join(parts) + ".")
+    grounded = verdicts[verdicts.id.str.endswith("_grounded")]
+    if not grounded.empty:
+        lines.append(f"Grounded in function: {(grounded.outcome == 'agrees').sum()} of "
+                     f"{len(grounded)} (measure, run) verdicts find that the pairs a measure "
+                     f"calls alike also disagree less in their predictions.")
+    lines.append("Each verdict comes from a 95% interval over networks, by a rule fixed in the "
+                 "code before the runs.")
+    return lines
+
+
 def ladder_frame(records: Mapping[str, RunRecord], key: str = "stdm_ladder_lowest"
                  ) -> pd.DataFrame:
     """Per run and layer of the standard-measures chapter: the lowest rung of the invariance
@@ -300,7 +357,7 @@ def claims_grid(verdicts: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
-__all__ = ["COLUMNS", "GROUNDING", "OUT_ENV", "TU", "UU", "answer", "claims_grid",
-           "effect_frame", "effects_figure", "expected_runs", "grounding_line", "ladder_frame",
-           "ladder_lines", "lens_verdicts", "load", "missing_sentence", "results_dir",
-           "verdict_frame"]
+__all__ = ["COLUMNS", "GROUNDING", "OUT_ENV", "TU", "UU", "answer", "claims_grid", "effect_frame",
+           "effects_figure", "expected_runs", "grounding_line", "ladder_frame", "ladder_lines",
+           "lens_verdicts", "load", "missing_sentence", "overall", "results_dir", "run_titles",
+           "short_answer", "verdict_frame"]
