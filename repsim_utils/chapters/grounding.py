@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats as sps
 from torch import nn
 
 from repsim_utils.base.progress import track
@@ -206,9 +205,11 @@ def pc_deletion_table(acts: dict[str, dict[str, np.ndarray]], measures: pd.DataF
         measure = MEASURES[m]
         full = trained_matrix(d, m, n)
         ref = {i: measure.layer(acts[f"t{i}"][layer], device) for i in range(n)}
+        # each deleted layer is prepared once, not once per partner
+        cut = {key: measure.layer(a, device) for key, a in deleted.items()}
         for row in rows:
             i, j, k = int(row["net_a"][1:]), int(row["net_b"][1:]), row["k"]
-            row[m] = full[i, j] - measure.compare(ref[i], measure.layer(deleted[j, k], device))
+            row[m] = full[i, j] - measure.compare(ref[i], cut[j, k])
     return pd.DataFrame(rows)
 
 
@@ -216,10 +217,7 @@ def _rows_rho(x: np.ndarray, y: np.ndarray, nets: np.ndarray, keep: np.ndarray) 
     """Spearman's rho of x and y over the rows whose two networks are both in ``keep``; NaN
     where either is constant there."""
     rows = np.isin(nets, keep).all(1)
-    a, b = x[rows], y[rows]
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(sps.spearmanr(a, b).statistic)
+    return fn.spearman(x[rows], y[rows])
 
 
 def deletion_table(table: pd.DataFrame, n: int, names: Sequence[str]) -> pd.DataFrame:

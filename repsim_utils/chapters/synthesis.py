@@ -209,10 +209,8 @@ def short_answer(verdicts: pd.DataFrame, ladder: pd.DataFrame,
     the transformation up to which each run's layers are the same (the invariance ladder,
     :func:`ladder_frame`; ``titles``: run -> its words), and how many measures are grounded in
     function. Every number is counted from the verdicts."""
-    lens = [(name, verdicts[(verdicts.chapter == chapter) & (verdicts.id == vid)])
-            for name, (chapter, vid) in lens_verdicts().items()]
-    lens = [(name, sel) for name, sel in lens if not sel.empty]
-    outcomes = [o for _, sel in lens for o in sel.outcome]
+    outcomes = [o for chapter, vid in lens_verdicts().values()
+                for o in verdicts[(verdicts.chapter == chapter) & (verdicts.id == vid)].outcome]
     lines = [f"**{overall(outcomes)}.** Networks trained from different seeds are more alike "
              f"than two untrained networks in {outcomes.count('agrees')} of {len(outcomes)} "
              f"comparisons (lens by run), less alike in {outcomes.count('disagrees')}, and "

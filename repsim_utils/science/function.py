@@ -56,10 +56,16 @@ def rank_correlation(x: np.ndarray, y: np.ndarray, idx: np.ndarray | None = None
     if x.shape != y.shape or x.ndim != 2 or x.shape[0] != x.shape[1]:
         raise ValueError(f"expected two (n, n) pair matrices, got {x.shape} and {y.shape}")
     idx = np.arange(len(x)) if idx is None else np.asarray(idx)
-    a, b = _upper(x, idx), _upper(y, idx)
+    return spearman(_upper(x, idx), _upper(y, idx))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho of two paired samples; NaN with fewer than 3 or where either is
+    constant (no order to compare)."""
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(sps.spearmanr(a, b).statistic)
 
 
-__all__ = ["accuracy", "accuracy_gap", "disagreement", "predictions", "rank_correlation"]
+__all__ = ["accuracy", "accuracy_gap", "disagreement", "predictions", "rank_correlation",
+           "spearman"]
